@@ -1,0 +1,8 @@
+from django.urls import path
+
+from chat.api.views import MessageListCreateApi, RoomListCreateApi
+
+urlpatterns = [
+    path("chat/rooms", RoomListCreateApi.as_view(), name="api-chat-rooms"),
+    path("chat/messages", MessageListCreateApi.as_view(), name="api-chat-messages"),
+]

@@ -1,0 +1,187 @@
+"""The one WebSocket consumer: one per browser tab (or API client) at /ws/.
+
+It signs the socket in, parses frames, dispatches them to the apps' handlers (`<app>/ws.py`),
+and forwards the events services send to its groups. It holds no business rules and writes
+nothing itself; see docs/websocket.md for the protocol.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import DatabaseError
+
+from accounts.selectors import user_summary
+from chat import ws as chat_ws
+from notifications import ws as notifications_ws
+from presence import ws as presence_ws
+from travelsite import realtime
+from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
+from travelsite.sockets import FrameHandler, LifecycleHook, Socket
+from travelsite.ws_auth import user_for_token
+
+logger = logging.getLogger(__name__)
+
+#: Close code for a socket that did not sign in (in time, or at all).
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user: User | None = None
+        self.joined_rooms: set[int] = set()
+        self._groups: set[str] = set()
+        self._auth_timeout: asyncio.Task[None] | None = None
+
+    # --- Connection lifecycle ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self.scope.get("token_rejected"):
+            await self.close()  # refused at the handshake (HTTP 403)
+            return
+        await self.accept()
+        user = self.scope.get("user")
+        if isinstance(user, User) and user.is_authenticated and user.is_active:
+            await self._signed_in(user)
+        else:
+            self._auth_timeout = asyncio.create_task(self._close_if_not_signed_in())
+
+    async def disconnect(self, code: int) -> None:
+        if self._auth_timeout is not None:
+            self._auth_timeout.cancel()
+        if self.user is not None:
+            for hook in ON_DISCONNECT:
+                try:
+                    await hook(self._socket())
+                except Exception:
+                    logger.exception("disconnect hook %s failed", hook)
+        for group in list(self._groups):
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self._groups.clear()
+
+    async def _close_if_not_signed_in(self) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if self.user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _signed_in(self, user: User) -> None:
+        self.user = user
+        if self._auth_timeout is not None:
+            self._auth_timeout.cancel()
+            self._auth_timeout = None
+        await self.join_group(realtime.user_group(user.pk))
+        for hook in ON_CONNECT:
+            try:
+                await hook(self._socket())
+            except Exception:
+                logger.exception("connect hook %s failed", hook)
+
+    def _socket(self) -> Socket:
+        return self  # `user` is set once signed in
+
+    # --- What handlers may do (travelsite.sockets.Socket) -----------------------------------
+
+    async def join_group(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self._groups.add(group)
+
+    async def leave_group(self, group: str) -> None:
+        self._groups.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            await self.send(text_data=realtime.encode(event))
+
+    # --- Frames from the client -------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = parse_frame(text_data, bytes_data, max_bytes=settings.WS_MAX_FRAME_BYTES)
+        except FrameError as error:
+            if self.user is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            else:
+                await self.send_event(error.as_event())
+            return
+
+        if self.user is None:
+            await self._authenticate_first(frame)
+            return
+
+        handler = HANDLERS.get(frame["type"])
+        try:
+            if handler is None:
+                raise FrameError(
+                    "unknown_type", f"Unknown frame type {frame['type']!r}.", ref=frame_ref(frame)
+                )
+            await handler(self._socket(), frame)
+        except FrameError as error:
+            await self.send_event(error.as_event())
+        except DatabaseError:
+            logger.warning("database unavailable while handling %s", frame["type"], exc_info=True)
+            await self.send_event(
+                FrameError("unavailable", "Try again shortly.", ref=frame_ref(frame)).as_event()
+            )
+        except Exception:
+            logger.exception("error handling frame %s", frame["type"])
+            await self.send_event(
+                FrameError("internal", "Something went wrong.", ref=frame_ref(frame)).as_event()
+            )
+
+    async def _authenticate_first(self, frame: dict[str, Any]) -> None:
+        """Before sign-in only `authenticate` is accepted; anything else closes with 4401."""
+        token = frame.get("token") if frame["type"] == "authenticate" else None
+        user = None
+        if isinstance(token, str) and token:
+            try:
+                user = await database_sync_to_async(user_for_token)(token)
+            except DatabaseError:
+                await self.send_event(FrameError("unavailable", "Try again shortly.").as_event())
+                return
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self._signed_in(user)
+        await self.send_event({"type": "authenticated", "user": user_summary(user)})
+
+    # --- Events from the channel layer ------------------------------------------------------
+
+    async def realtime_event(self, message: dict[str, Any]) -> None:
+        """An event a service sent to one of this socket's groups, already encoded."""
+        if message.get("unless_joined") in self.joined_rooms:
+            return  # e.g. `unread` goes only to the sockets not showing that room
+        if message.get("exclude_user") == getattr(self.user, "pk", None):
+            return
+        await self.send(text_data=message["text"])
+
+
+async def handle_authenticate(socket: Socket, frame: dict[str, Any]) -> None:
+    """Already signed in (by cookie or header): a token of the same user just confirms it."""
+    token = require_str(frame, "token")
+    user = await database_sync_to_async(user_for_token)(token or "")
+    if user is None or user.pk != socket.user.pk:
+        raise FrameError("invalid", "This socket is signed in as another user.", ref="authenticate")
+    await socket.send_event({"type": "authenticated", "user": user_summary(socket.user)})
+
+
+async def handle_ping(socket: Socket, frame: dict[str, Any]) -> None:
+    await socket.send_event({"type": "pong"})
+
+
+HANDLERS: dict[str, FrameHandler] = {
+    "authenticate": handle_authenticate,
+    "ping": handle_ping,
+    **chat_ws.HANDLERS,
+    **notifications_ws.HANDLERS,
+    **presence_ws.HANDLERS,
+}
+ON_CONNECT: list[LifecycleHook] = [*presence_ws.ON_CONNECT, *chat_ws.ON_CONNECT]
+ON_DISCONNECT: list[LifecycleHook] = [*chat_ws.ON_DISCONNECT, *presence_ws.ON_DISCONNECT]

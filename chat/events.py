@@ -1,0 +1,47 @@
+"""Chat events: what each action tells whom. Sent through travelsite.realtime on commit."""
+
+from django.db import transaction
+
+from chat import selectors
+from chat.models import ChatMessage
+from chat.shapes import message_shape
+from travelsite import realtime
+
+
+def message_created(message: ChatMessage) -> None:
+    """`message` to every socket joined to the room, then `unread` to the others' sockets."""
+    room_id = message.room_id
+    realtime.send_on_commit(
+        [realtime.room_group(room_id)], {"type": "message", "message": message_shape(message)}
+    )
+
+    def send_unread_counts() -> None:
+        counts = selectors.unread_counts_for_room(
+            room_id=room_id, exclude_user_id=message.sender_id
+        )
+        for user_id, count in counts.items():
+            realtime.send(
+                [realtime.user_group(user_id)],
+                {"type": "unread", "roomId": room_id, "unreadCount": count},
+                unless_joined=room_id,
+            )
+
+    transaction.on_commit(send_unread_counts, robust=True)
+
+
+def read_marker_moved(*, user_id: int, room_id: int, message_id: int, unread_count: int) -> None:
+    realtime.send_on_commit(
+        [realtime.user_group(user_id)],
+        {"type": "unread", "roomId": room_id, "unreadCount": unread_count},
+    )
+    realtime.send_on_commit(
+        [realtime.room_group(room_id)],
+        {"type": "read", "roomId": room_id, "userId": user_id, "messageId": message_id},
+    )
+
+
+def message_hidden(message: ChatMessage) -> None:
+    realtime.send_on_commit(
+        [realtime.room_group(message.room_id)],
+        {"type": "message_hidden", "roomId": message.room_id, "messageId": message.pk},
+    )

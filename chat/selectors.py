@@ -1,0 +1,116 @@
+"""Reads of chat: which rooms a user sees, history pages and unread counts."""
+
+from django.contrib.auth.models import User
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+
+Kind = ChatRoom.Kind
+
+
+def visible_messages() -> QuerySet[ChatMessage]:
+    return ChatMessage.objects.filter(is_hidden=False).select_related("sender__profile")
+
+
+def participation(*, user_id: int, room_id: int) -> ChatRoomParticipant | None:
+    return ChatRoomParticipant.objects.filter(user_id=user_id, room_id=room_id).first()
+
+
+def room_visible_to(*, user: User, room: ChatRoom, participant: bool | None = None) -> bool:
+    """Who may see (read, join) a room: CONTRACT.md's room rules.
+
+    Participants see their rooms; anyone signed in sees public rooms; staff see every support
+    room. Everything else is answered as if the room did not exist.
+    """
+    if not room.is_active and not user.is_staff:
+        return False
+    if room.kind == Kind.PUBLIC:
+        return True
+    if room.kind == Kind.SUPPORT and user.is_staff:
+        return True
+    if participant is None:
+        participant = ChatRoomParticipant.objects.filter(room=room, user_id=user.pk).exists()
+    return participant
+
+
+def visible_room(*, user: User, room_id: int) -> ChatRoom | None:
+    room = ChatRoom.objects.filter(pk=room_id).first()
+    if room is None or not room_visible_to(user=user, room=room):
+        return None
+    return room
+
+
+def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> int:
+    """Other users' visible messages after the read marker (an index range scan)."""
+    return (
+        ChatMessage.objects.filter(room_id=room_id, is_hidden=False, id__gt=last_read_message_id)
+        .exclude(sender_id=user_id)
+        .count()
+    )
+
+
+def unread_counts_for_room(*, room_id: int, exclude_user_id: int | None = None) -> dict[int, int]:
+    """{user id: unread count} for every participant of a room, in one query."""
+    participants = ChatRoomParticipant.objects.filter(room_id=room_id)
+    if exclude_user_id is not None:
+        participants = participants.exclude(user_id=exclude_user_id)
+    rows = participants.annotate(
+        unread=Count(
+            "room__messages",
+            filter=Q(
+                room__messages__id__gt=F("last_read_message_id"),
+                room__messages__is_hidden=False,
+            )
+            & ~Q(room__messages__sender_id=F("user_id")),
+        )
+    ).values_list("user_id", "unread")
+    return dict(rows)
+
+
+def room_list(*, user: User) -> QuerySet[ChatRoom]:
+    """The rooms `user` participates in, most recent activity first, with unread counts."""
+    unread = (
+        ChatMessage.objects.filter(
+            room=OuterRef("pk"), is_hidden=False, id__gt=OuterRef("my_last_read")
+        )
+        .exclude(sender_id=user.pk)
+        .order_by()
+        .values("room")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        ChatRoom.objects.filter(participants__user_id=user.pk, is_active=True)
+        # Filtered above, so this reads the caller's own participation row.
+        .annotate(my_last_read=F("participants__last_read_message_id"))
+        .select_related("last_message__sender__profile")
+        .annotate(unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
+        .order_by("-last_activity_at", "-id")
+    )
+
+
+def support_rooms_waiting() -> QuerySet[ChatRoom]:
+    """Support rooms whose last traveller message awaits a staff answer, oldest first."""
+    return (
+        ChatRoom.objects.filter(kind=Kind.SUPPORT, awaiting_staff_since__isnull=False)
+        .select_related("last_message__sender__profile", "owner")
+        .order_by("awaiting_staff_since", "id")
+    )
+
+
+def message_page(
+    *, room_id: int, before: int | None = None, after: int | None = None, limit: int = 50
+) -> tuple[list[ChatMessage], bool]:
+    """One page of a room's history, oldest first, and whether more lie beyond it.
+
+    `after` pages forward (newer); `before`, or no cursor, pages backward from the newest.
+    """
+    messages = visible_messages().filter(room_id=room_id)
+    if after is not None:
+        page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
+        return page[:limit], len(page) > limit
+    if before is not None:
+        messages = messages.filter(id__lt=before)
+    page = list(messages.order_by("-id")[: limit + 1])
+    return page[:limit][::-1], len(page) > limit

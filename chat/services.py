@@ -1,0 +1,342 @@
+"""Writes of chat: one function per action, called alike by REST views and socket handlers.
+
+Each checks who may do what (CONTRACT.md's room rules; what a user may not see is reported as
+not found), writes in a transaction, and leaves the events to chat.events, sent on commit.
+"""
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat import events, selectors
+from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+
+Kind = ChatRoom.Kind
+
+MESSAGE_MAX_CHARS = 4000
+CLIENT_ID_MAX_CHARS = 64
+ROOM_NAME_MAX_CHARS = 100
+
+
+class ChatError(Exception):
+    """An action refused; `code` is the error frame's code, the message its detail."""
+
+    code = "invalid"
+
+
+class Invalid(ChatError):
+    code = "invalid"
+
+
+class NotFound(ChatError):
+    code = "not_found"
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+
+
+# --- Validation -------------------------------------------------------------------------------
+
+
+def clean_message_text(text: object) -> str:
+    """The text exactly as typed, if it is 1-4,000 code points once trimmed."""
+    if not isinstance(text, str):
+        raise Invalid("`message` must be a string.")
+    if "\x00" in text:
+        raise Invalid("Messages may not contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("Messages must be valid Unicode (no lone surrogates).") from None
+    length = len(text.strip())
+    if length == 0:
+        raise Invalid("A message cannot be empty.")
+    if length > MESSAGE_MAX_CHARS:
+        raise Invalid(f"Messages are limited to {MESSAGE_MAX_CHARS} characters.")
+    if len(text) > 4 * MESSAGE_MAX_CHARS:
+        raise Invalid("Too much surrounding whitespace.")
+    return text
+
+
+def clean_client_id(client_id: object) -> str | None:
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not client_id.strip():
+        raise Invalid("`clientId` must be a non-empty string.")
+    if len(client_id) > CLIENT_ID_MAX_CHARS or "\x00" in client_id:
+        raise Invalid(f"`clientId` is limited to {CLIENT_ID_MAX_CHARS} characters.")
+    try:
+        client_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("`clientId` must be valid Unicode.") from None
+    return client_id
+
+
+def clean_room_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid("`name` must be a non-empty string.")
+    name = name.strip()
+    if len(name) > ROOM_NAME_MAX_CHARS or "\x00" in name:
+        raise Invalid(f"Room names are limited to {ROOM_NAME_MAX_CHARS} characters.")
+    return name
+
+
+# --- Rooms ------------------------------------------------------------------------------------
+
+
+def _add_participants(room: ChatRoom, user_ids: list[int] | set[int]) -> None:
+    ChatRoomParticipant.objects.bulk_create(
+        [ChatRoomParticipant(room=room, user_id=user_id) for user_id in user_ids],
+        ignore_conflicts=True,
+    )
+
+
+def public_room_create_or_join(
+    *, user: User, name: str, description: str = ""
+) -> tuple[ChatRoom, bool]:
+    """Join the public room called `name`; staff create it when it does not exist yet."""
+    name = clean_room_name(name)
+    room = ChatRoom.objects.filter(kind=Kind.PUBLIC, name=name).first()
+    created = False
+    if room is None:
+        if not user.is_staff:
+            raise Forbidden("Only staff create public rooms.")
+        try:
+            with transaction.atomic():
+                room = ChatRoom.objects.create(
+                    kind=Kind.PUBLIC, name=name, description=description[:500], created_by=user
+                )
+                created = True
+        except IntegrityError:  # created concurrently: join it
+            room = ChatRoom.objects.get(kind=Kind.PUBLIC, name=name)
+    if not room.is_active:
+        raise NotFound("No such room.")
+    _add_participants(room, [user.pk])
+    return room, created
+
+
+def support_room_get_or_create(*, user: User) -> tuple[ChatRoom, bool]:
+    """The caller's own support room (one per user)."""
+    room = ChatRoom.objects.filter(kind=Kind.SUPPORT, owner=user).first()
+    created = False
+    if room is None:
+        try:
+            with transaction.atomic():
+                room = ChatRoom.objects.create(
+                    kind=Kind.SUPPORT,
+                    owner=user,
+                    name="Support",
+                    description="Ask us anything about your trips.",
+                    created_by=user,
+                )
+                created = True
+        except IntegrityError:
+            room = ChatRoom.objects.get(kind=Kind.SUPPORT, owner=user)
+    _add_participants(room, [user.pk])
+    return room, created
+
+
+def direct_room_get_or_create(*, user: User, other_user_id: object) -> tuple[ChatRoom, bool]:
+    """The one direct room of `user` and another user."""
+    if isinstance(other_user_id, bool) or not isinstance(other_user_id, int) or other_user_id < 1:
+        raise Invalid("`userId` must be a positive integer.")
+    if other_user_id == user.pk:
+        raise Invalid("A direct room needs another user.")
+    if not User.objects.filter(pk=other_user_id, is_active=True).exists():
+        raise NotFound("No such user.")
+    low, high = sorted([user.pk, other_user_id])
+    key = f"{low}:{high}"
+    room = ChatRoom.objects.filter(direct_key=key).first()
+    created = False
+    if room is None:
+        try:
+            with transaction.atomic():
+                room = ChatRoom.objects.create(kind=Kind.DIRECT, direct_key=key, created_by=user)
+                _add_participants(room, [low, high])
+                created = True
+        except IntegrityError:
+            room = ChatRoom.objects.get(direct_key=key)
+    return room, created
+
+
+def group_room_create(
+    *, actor: User, name: str, description: str = "", member_ids: object = None
+) -> ChatRoom:
+    """Staff make a group room of chosen members (themselves included)."""
+    if not actor.is_staff:
+        raise Forbidden("Only staff create group rooms.")
+    name = clean_room_name(name)
+    if member_ids is None:
+        member_ids = []
+    if not isinstance(member_ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in member_ids
+    ):
+        raise Invalid("`memberIds` must be a list of user ids.")
+    if len(member_ids) > 1000:
+        raise Invalid("At most 1000 members at once.")
+    existing = set(User.objects.filter(pk__in=member_ids).values_list("pk", flat=True))
+    if missing := sorted(set(member_ids) - existing):
+        raise Invalid(f"Unknown user ids: {missing[:10]}")
+    with transaction.atomic():
+        room = ChatRoom.objects.create(
+            kind=Kind.GROUP, name=name, description=description[:500], created_by=actor
+        )
+        _add_participants(room, existing | {actor.pk})
+    return room
+
+
+def departure_room_sync(*, departure_id: int) -> ChatRoom:
+    """Keep a departure's group room holding exactly its booked travellers and its guide."""
+    from travel.models import Booking, Departure
+
+    with transaction.atomic():
+        departure = Departure.objects.select_related("tour").get(pk=departure_id)
+        room, _ = ChatRoom.objects.get_or_create(
+            departure=departure,
+            defaults={
+                "kind": Kind.GROUP,
+                "name": f"{departure.tour.name} · {departure.start_date:%d %b %Y}",
+                "description": f"Travellers and guide of {departure}",
+            },
+        )
+        members = set(
+            Booking.objects.filter(departure=departure)
+            .exclude(status=Booking.Status.CANCELLED)
+            .values_list("user_id", flat=True)
+        )
+        if departure.guide_id:
+            members.add(departure.guide_id)
+        current = set(room.participants.values_list("user_id", flat=True))
+        _add_participants(room, members - current)
+        room.participants.filter(user_id__in=current - members).delete()
+    return room
+
+
+def room_open(*, user: User, room_id: int | None = None, name: str | None = None) -> ChatRoom:
+    """A room the user opens (WS `join_room`): they become a participant of what they see."""
+    if room_id is not None:
+        room = selectors.visible_room(user=user, room_id=room_id)
+        if room is None:
+            raise NotFound("No such room.")
+        if room.kind in (Kind.PUBLIC, Kind.SUPPORT):
+            _add_participants(room, [user.pk])
+        return room
+    if name is not None:
+        room, _ = public_room_create_or_join(user=user, name=name)
+        return room
+    raise Invalid("`roomId` or `name` is required.")
+
+
+# --- Messages ---------------------------------------------------------------------------------
+
+
+def message_send(
+    *, user: User, room_id: int, text: object, client_id: object = None
+) -> tuple[ChatMessage, bool]:
+    """Store a message and announce it; a repeated clientId returns the first, stored once.
+
+    The room row is locked while the message is inserted, so within a room ids are assigned in
+    commit order: a reader that has seen id N never later sees a new message below N (which
+    makes `after` cursors and `sync` catch-up exact).
+    """
+    client_id = clean_client_id(client_id)
+    if client_id is not None:
+        existing = _message_by_client_id(user=user, client_id=client_id)
+        if existing is not None:
+            return existing, False
+    text = clean_message_text(text)
+
+    with transaction.atomic():
+        room = ChatRoom.objects.select_for_update().filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("No such room.")
+        participant = selectors.participation(user_id=user.pk, room_id=room.pk)
+        if not selectors.room_visible_to(user=user, room=room, participant=participant is not None):
+            raise NotFound("No such room.")
+        if not room.is_active:
+            raise Forbidden("This room is closed.")
+        try:
+            with transaction.atomic():
+                message = ChatMessage.objects.create(
+                    room=room, sender=user, message=text, client_id=client_id
+                )
+        except IntegrityError:
+            if client_id is None:
+                raise
+            existing = _message_by_client_id(user=user, client_id=client_id)
+            if existing is None:
+                raise
+            return existing, False
+
+        room.last_message = message
+        room.last_activity_at = message.created_at
+        if room.kind == Kind.SUPPORT:
+            if user.is_staff and user.pk != room.owner_id:
+                room.awaiting_staff_since = None
+            elif room.awaiting_staff_since is None:
+                room.awaiting_staff_since = message.created_at
+        room.save(
+            update_fields=["last_message", "last_activity_at", "awaiting_staff_since", "updated_at"]
+        )
+        if participant is None:
+            participant = ChatRoomParticipant.objects.create(
+                room=room, user=user, last_read_message_id=message.pk
+            )
+        else:
+            ChatRoomParticipant.objects.filter(pk=participant.pk).update(
+                last_read_message_id=message.pk
+            )
+        message.sender = user
+        events.message_created(message)
+    return message, True
+
+
+def _message_by_client_id(*, user: User, client_id: str) -> ChatMessage | None:
+    return (
+        ChatMessage.objects.select_related("sender__profile")
+        .filter(sender=user, client_id=client_id)
+        .first()
+    )
+
+
+def room_mark_read(*, user: User, room_id: int, message_id: int) -> int:
+    """Move the user's read marker in a room up to `message_id`; returns their unread count."""
+    room = selectors.visible_room(user=user, room_id=room_id)
+    if room is None:
+        raise NotFound("No such room.")
+    if not ChatMessage.objects.filter(pk=message_id, room_id=room_id).exists():
+        raise NotFound("No such message in this room.")
+    with transaction.atomic():
+        participant, _ = ChatRoomParticipant.objects.select_for_update().get_or_create(
+            room=room, user=user
+        )
+        if message_id > participant.last_read_message_id:
+            participant.last_read_message_id = message_id
+            participant.save(update_fields=["last_read_message_id"])
+        count = selectors.unread_count(
+            user_id=user.pk, room_id=room_id, last_read_message_id=participant.last_read_message_id
+        )
+        events.read_marker_moved(
+            user_id=user.pk,
+            room_id=room_id,
+            message_id=participant.last_read_message_id,
+            unread_count=count,
+        )
+    return count
+
+
+def message_hide(*, actor: User, message_id: int) -> ChatMessage:
+    """Staff moderation: the message vanishes from history and the room is told."""
+    if not actor.is_staff:
+        raise Forbidden("Only staff moderate messages.")
+    with transaction.atomic():
+        message = ChatMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            raise NotFound("No such message.")
+        if not message.is_hidden:
+            message.is_hidden = True
+            message.hidden_at = timezone.now()
+            message.save(update_fields=["is_hidden", "hidden_at"])
+            events.message_hidden(message)
+    return message

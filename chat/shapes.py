@@ -1,0 +1,42 @@
+"""The wire shapes of chat (CONTRACT.md "Shapes"): one definition for REST and WebSocket."""
+
+from typing import Any
+
+from accounts.selectors import user_card
+from chat.models import ChatMessage, ChatRoom
+
+
+def message_shape(message: ChatMessage) -> dict[str, Any]:
+    """A Message; expects `sender__profile` selected (else it costs queries)."""
+    return {
+        "id": message.pk,
+        "message": message.message,
+        "roomId": message.room_id,
+        "userId": message.sender_id,
+        "clientId": message.client_id,
+        "createdAt": message.created_at.isoformat(),
+        "user": user_card(message.sender),
+    }
+
+
+def room_shape(room: ChatRoom, *, unread_count: int | None = None) -> dict[str, Any]:
+    """A Room; `unread_count` defaults to the `unread_count` annotation of room selectors."""
+    if unread_count is None:
+        unread_count = getattr(room, "unread_count", 0) or 0
+    last = room.last_message
+    return {
+        "id": room.pk,
+        "name": room.name,
+        "description": room.description,
+        "kind": room.kind,
+        "isActive": room.is_active,
+        "createdAt": room.created_at.isoformat(),
+        "updatedAt": room.updated_at.isoformat(),
+        "unreadCount": unread_count,
+        "lastMessage": message_shape(last) if last is not None and not last.is_hidden else None,
+        "ownerId": room.owner_id,
+        "departureId": room.departure_id,
+        "awaitingStaffSince": (
+            room.awaiting_staff_since.isoformat() if room.awaiting_staff_since else None
+        ),
+    }

@@ -1,0 +1,206 @@
+"""Shared fixtures: API clients, and real daphne processes for end-to-end tests.
+
+Tests marked `services` need the real PostgreSQL and Redis (DATABASE_URL and REDIS_URL). Without
+them they are skipped, except under REQUIRE_SERVICES=1 (CI), where a missing service fails them.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import StaffFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_CONFIGURED = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SERVICES_CONFIGURED:
+        return
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        raise pytest.UsageError("REQUIRE_SERVICES=1 but DATABASE_URL or REDIS_URL is unset")
+    for item in items:
+        if item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings: Any) -> None:
+    """The test client speaks plain HTTP; the production profile would redirect it to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
+# --- Users and API clients ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return UserFactory.create()
+
+
+@pytest.fixture
+def staff(db: None) -> User:
+    return StaffFactory.create()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def api_client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def token_for(user: User) -> str:
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def session_cookie_for(user: User) -> str:
+    """A `Cookie` header value signing a browser (or a WebSocket handshake) in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+# --- Live daphne processes ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def live_database_url() -> str:
+    db = settings.DATABASES["default"]
+    return "postgres://{user}@{host}:{port}/{name}".format(
+        user=db["USER"] or "postgres",
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        name=db["NAME"],
+    )
+
+
+@dataclass
+class DaphneServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.process.poll() is None:
+            if sig is None:
+                self.process.terminate()
+            else:
+                self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_daphne(tmp_dir: Path, **extra_env: str) -> DaphneServer:
+    """Start `daphne travelsite.asgi:application` on a free loopback port, on the test database."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": live_database_url(),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    log_path = tmp_dir / f"daphne-{port}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "travelsite.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = DaphneServer(port=port, process=process, log_path=log_path, env=extra_env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"daphne did not become healthy:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def daphne_server(
+    django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DaphneServer]:
+    """One daphne process for the session, on the test database and the real Redis.
+
+    Tests using it must also request `transactional_db` so what they create is committed.
+    """
+    server = start_daphne(tmp_path_factory.mktemp("daphne"), WS_AUTH_TIMEOUT_SECONDS="2")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daphne_factory(
+    django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., DaphneServer]]:
+    """Start extra daphne processes (several processes, crashes); all stopped at the end."""
+    servers: list[DaphneServer] = []
+
+    def start(**extra_env: str) -> DaphneServer:
+        server = start_daphne(tmp_path_factory.mktemp("daphne"), **extra_env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,100 @@
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_for_good_credentials(api: APIClient, user: User) -> None:
+    response = api.post(
+        "/api/auth/token", {"username": user.username, "password": "pass-word-123"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=user).key}
+
+
+def test_same_token_on_a_second_sign_in(api: APIClient, user: User) -> None:
+    body = {"username": user.username, "password": "pass-word-123"}
+    first = api.post("/api/auth/token", body, format="json").json()["token"]
+    second = api.post("/api/auth/token", body, format="json").json()["token"]
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "nobody", "password": "whatever"},
+        {"username": "", "password": ""},
+        {"username": "x"},
+        {"password": "x"},
+        {},
+        {"username": ["a"], "password": {"b": 1}},
+        {"username": "x" * 10_000, "password": "y"},
+    ],
+)
+def test_bad_credentials_are_400_never_500(api: APIClient, user: User, body: dict) -> None:
+    response = api.post("/api/auth/token", body, format="json")
+    assert response.status_code == 400
+    assert isinstance(response.json(), dict)
+
+
+def test_wrong_password_is_400(api: APIClient, user: User) -> None:
+    response = api.post(
+        "/api/auth/token", {"username": user.username, "password": "wrong"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "detail" in response.json()
+
+
+def test_inactive_user_gets_no_token(api: APIClient, user: User) -> None:
+    user.is_active = False
+    user.save()
+    response = api.post(
+        "/api/auth/token", {"username": user.username, "password": "pass-word-123"}, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_malformed_json_is_400(api: APIClient) -> None:
+    response = api.post("/api/auth/token", "{nope", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_token_authenticates_api_calls(api: APIClient, user: User) -> None:
+    token = Token.objects.create(user=user)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get("/api/bookings").status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Token nope", "Token", "Bearer abc", "Token a b"])
+def test_bad_token_is_401(api: APIClient, header: str) -> None:
+    api.credentials(HTTP_AUTHORIZATION=header)
+    assert api.get("/api/bookings").status_code == 401
+
+
+def test_unauthenticated_api_call_is_401(api: APIClient) -> None:
+    assert api.get("/api/bookings").status_code == 401
+
+
+def test_body_over_one_mebibyte_is_413(api: APIClient, user: User) -> None:
+    api.force_authenticate(user)
+    response = api.post(
+        "/api/bookings",
+        '{"departureId": 1, "pad": "' + "x" * (1024 * 1024) + '"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 413
+
+
+def test_profile_is_made_on_demand(user: User) -> None:
+    from accounts.selectors import profile_for, user_card
+
+    assert profile_for(user).pk == profile_for(user).pk
+    user.refresh_from_db()
+    assert user_card(user)["profileImage"] is None
+    profile = profile_for(user)
+    profile.profile_image = "https://img.example/a.png"
+    profile.save()
+    user.refresh_from_db()
+    assert user_card(user)["profileImage"] == "https://img.example/a.png"
