@@ -8,24 +8,34 @@ from chat.shapes import message_shape
 from travelsite import realtime
 
 
-def message_created(message: ChatMessage) -> None:
-    """`message` to every socket joined to the room, then `unread` to the others' sockets."""
+def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
+    """`message` to every socket joined to the room, then `unread` to the others' sockets.
+
+    `prevId` (the room's message before this one) lets a client see that it missed an event and
+    fill the gap with `sync`.
+    """
     room_id = message.room_id
     realtime.send_on_commit(
-        [realtime.room_group(room_id)], {"type": "message", "message": message_shape(message)}
+        [realtime.room_group(room_id)],
+        {"type": "message", "message": message_shape(message), "prevId": previous_id},
     )
 
     def send_unread_counts() -> None:
         counts = selectors.unread_counts_for_room(
             room_id=room_id, exclude_user_id=message.sender_id
         )
-        for user_id, count in counts.items():
-            realtime.send(
-                [realtime.user_group(user_id)],
-                {"type": "unread", "roomId": room_id, "unreadCount": count},
-                unless_joined=room_id,
-            )
+        realtime.send_each_on_commit(
+            [
+                (
+                    [realtime.user_group(user_id)],
+                    {"type": "unread", "roomId": room_id, "unreadCount": count},
+                )
+                for user_id, count in counts.items()
+            ],
+            unless_joined=room_id,
+        )
 
+    # Counted after commit, so the counts include this message.
     transaction.on_commit(send_unread_counts, robust=True)
 
 

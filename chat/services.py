@@ -86,8 +86,13 @@ def clean_room_name(name: object) -> str:
 
 
 def _add_participants(room: ChatRoom, user_ids: list[int] | set[int]) -> None:
+    """Make users participants; in a public room, what was said before they came is not unread."""
+    read_up_to = (room.last_message_id or 0) if room.kind == Kind.PUBLIC else 0
     ChatRoomParticipant.objects.bulk_create(
-        [ChatRoomParticipant(room=room, user_id=user_id) for user_id in user_ids],
+        [
+            ChatRoomParticipant(room=room, user_id=user_id, last_read_message_id=read_up_to)
+            for user_id in user_ids
+        ],
         ignore_conflicts=True,
     )
 
@@ -269,6 +274,7 @@ def message_send(
                 raise
             return existing, False
 
+        previous_id = room.last_message_id
         room.last_message = message
         room.last_activity_at = message.created_at
         if room.kind == Kind.SUPPORT:
@@ -280,15 +286,11 @@ def message_send(
             update_fields=["last_message", "last_activity_at", "awaiting_staff_since", "updated_at"]
         )
         if participant is None:
-            participant = ChatRoomParticipant.objects.create(
-                room=room, user=user, last_read_message_id=message.pk
-            )
-        else:
-            ChatRoomParticipant.objects.filter(pk=participant.pk).update(
-                last_read_message_id=message.pk
+            ChatRoomParticipant.objects.create(
+                room=room, user=user, last_read_message_id=room.last_message_id or 0
             )
         message.sender = user
-        events.message_created(message)
+        events.message_created(message, previous_id=previous_id)
     return message, True
 
 

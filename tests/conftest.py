@@ -176,6 +176,39 @@ def start_daphne(tmp_dir: Path, **extra_env: str) -> DaphneServer:
     raise RuntimeError(f"daphne did not become healthy:\n{server.log()}")
 
 
+def wait_for_other_connections_to_settle(timeout: float = 5.0) -> None:
+    """Wait until no other session is inside a transaction on the test database.
+
+    A live server finishes work after a test's last assertion (a socket's disconnect marks the
+    user offline, for instance); flushing tables under it would deadlock.
+    """
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            )
+            (busy,) = cursor.fetchone()
+        if not busy:
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _live_servers_settle(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Before a live-server test's tables are flushed, let the servers finish their writes."""
+    if not {"daphne_server", "daphne_factory"} & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    time.sleep(0.2)  # sockets closed by the test are still being torn down by the server
+    wait_for_other_connections_to_settle()
+
+
 @pytest.fixture(scope="session")
 def daphne_server(
     django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory

@@ -98,3 +98,10 @@ def test_profile_is_made_on_demand(user: User) -> None:
     profile.save()
     user.refresh_from_db()
     assert user_card(user)["profileImage"] == "https://img.example/a.png"
+
+
+def test_deeply_nested_json_is_400_not_500(api: APIClient, user: User) -> None:
+    api.force_authenticate(user)
+    body = "[" * 50_000 + "]" * 50_000
+    response = api.post("/api/bookings", body, content_type="application/json")
+    assert response.status_code == 400

@@ -3,6 +3,9 @@
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from chat import services as chat_services
+from notifications.models import NotificationType
+from notifications.services import notification_create
 from travel.models import Booking, Departure
 from travel.selectors import seats_left
 
@@ -39,6 +42,7 @@ def booking_create(*, user: User, departure_id: int, travellers: int = 1) -> Boo
         if seats_left(departure) < travellers:
             raise BookingError("Not enough seats left on this departure.")
         booking = Booking.objects.create(user=user, departure=departure, travellers=travellers)
+        chat_services.departure_room_sync(departure_id=departure.pk)
     return booking
 
 
@@ -62,4 +66,25 @@ def booking_set_status(*, actor: User, booking_id: int, status: str) -> Booking:
         if booking.status != status:
             booking.status = status
             booking.save(update_fields=["status", "updated_at"])
+            chat_services.departure_room_sync(departure_id=booking.departure_id)
+            _notify_owner_of_status(booking)
     return booking
+
+
+def _notify_owner_of_status(booking: Booking) -> None:
+    """The owner's BOOKING notification, sent when the surrounding transaction commits."""
+    label = Booking.Status(booking.status).label.lower()
+    departure = booking.departure
+    notification_create(
+        user_ids=[booking.user_id],
+        type=NotificationType.BOOKING,
+        title=f"Booking {label}",
+        message=(
+            f"Your booking #{booking.pk} for {departure.tour.name} "
+            f"on {departure.start_date:%d %b %Y} is now {label}."
+        ),
+        link="/bookings/",
+        data={"bookingId": booking.pk, "status": booking.status},
+        # A cancellation reaches the owner even if they turned booking notices off.
+        critical=booking.status == Booking.Status.CANCELLED,
+    )

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,3 +43,12 @@ def request_user(request: Request | HttpRequest) -> User:
     if not isinstance(user, User) or not user.is_authenticated:
         raise NotAuthenticated()
     return user
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of turning them into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))

@@ -34,8 +34,10 @@ def parse_frame(text: str | None, data: bytes | None, *, max_bytes: int) -> dict
         raise FrameError("too_large", f"Frames are limited to {max_bytes} bytes.")
     try:
         frame = json.loads(text)
-    except ValueError:
-        raise FrameError("bad_json", "The frame is not valid JSON.") from None
+    except (ValueError, RecursionError):
+        raise FrameError(
+            "bad_json", "The frame is not valid JSON (or nested too deeply)."
+        ) from None
     if not isinstance(frame, dict):
         raise FrameError("bad_frame", "A frame must be a JSON object.")
     frame_type = frame.get("type")

@@ -6,9 +6,10 @@ no socket ever hears of a row that was rolled back, and nothing is announced bef
 readable). Consumers only forward the pre-encoded text to their socket.
 """
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -43,24 +44,63 @@ def layer_message(event: dict[str, Any], **meta: Any) -> dict[str, Any]:
 
 async def asend(groups: Iterable[str], event: dict[str, Any], **meta: Any) -> None:
     """Send `event` to every socket in `groups` now (from async code)."""
+    await asend_each([(list(groups), event)], **meta)
+
+
+#: A batch of different events: each to its own groups.
+Batch = Sequence[tuple[Sequence[str], dict[str, Any]]]
+
+#: How many group sends a batch keeps in flight at once.
+BATCH_CONCURRENCY = 50
+
+
+async def asend_each(batch: Batch, **meta: Any) -> None:
+    """Send each event of `batch` to its groups, several at a time (from async code).
+
+    Delivery is best effort: a failed send is logged, and what was stored is recovered by
+    clients with `sync`.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
-    message = layer_message(event, **meta)
-    for group in dict.fromkeys(groups):
+    sends = [
+        (group, layer_message(event, **meta))
+        for groups, event in batch
+        for group in dict.fromkeys(groups)
+    ]
+
+    async def one(group: str, message: dict[str, Any]) -> None:
         try:
             await layer.group_send(group, message)
         except Exception:
-            # Delivery is best effort: what was stored is recovered by clients with `sync`.
             logger.exception("group_send to %s failed", group)
+
+    for start in range(0, len(sends), BATCH_CONCURRENCY):
+        chunk = sends[start : start + BATCH_CONCURRENCY]
+        await asyncio.gather(*(one(group, message) for group, message in chunk))
+
+
+def send_each(batch: Batch, **meta: Any) -> None:
+    """Send each event of `batch` to its groups now, in one trip into the event loop."""
+    async_to_sync(asend_each)(batch, **meta)
 
 
 def send(groups: Iterable[str], event: dict[str, Any], **meta: Any) -> None:
     """Send `event` to every socket in `groups` now (from sync code)."""
-    async_to_sync(asend)(list(groups), event, **meta)
+    send_each([(list(groups), event)], **meta)
 
 
 def send_on_commit(groups: Iterable[str], event: dict[str, Any], **meta: Any) -> None:
     """Send `event` once the current transaction commits (at once outside a transaction)."""
-    group_list = list(groups)
-    transaction.on_commit(lambda: send(group_list, event, **meta), robust=True)
+    send_each_on_commit([(list(groups), event)], **meta)
+
+
+def send_each_on_commit(batch: Batch, **meta: Any) -> None:
+    """Send each event of `batch` to its groups once the transaction commits.
+
+    For per-recipient events (unread counts, notifications): one trip into the event loop for
+    the whole batch instead of one per recipient.
+    """
+    items = [(list(groups), event) for groups, event in batch]
+    if items:
+        transaction.on_commit(lambda: send_each(items, **meta), robust=True)

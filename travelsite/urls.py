@@ -7,6 +7,7 @@ from travelsite.health import healthz
 api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("travel.api.urls")),
+    path("", include("notifications.api.urls")),
     path("", include("chat.api.urls")),
 ]
 

@@ -7,6 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from travelsite.api import StrictCharField
+
 
 class TokenCreateApi(APIView):
     """Exchange a username and password for the user's API token."""
@@ -15,8 +17,8 @@ class TokenCreateApi(APIView):
     permission_classes = [AllowAny]
 
     class TokenInput(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        username = StrictCharField(max_length=150)
+        password = StrictCharField(max_length=4096, trim_whitespace=False)
 
     @extend_schema(
         request=TokenInput,

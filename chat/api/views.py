@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from chat import selectors, services
 from chat.models import ChatRoom
 from chat.shapes import message_shape, room_shape
-from travelsite.api import request_user
+from travelsite.api import StrictCharField, request_user
 
 MAX_ID = 2**63 - 1
 
@@ -78,10 +78,8 @@ class RoomListCreateApi(APIView):
 
     class RoomCreateInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=ChatRoom.Kind.choices, required=False)
-        name = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
-        description = serializers.CharField(
-            required=False, allow_blank=True, max_length=500, default=""
-        )
+        name = StrictCharField(required=False, max_length=100, trim_whitespace=True)
+        description = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
         userId = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
         memberIds = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_ID),

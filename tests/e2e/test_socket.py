@@ -96,6 +96,7 @@ def test_same_origin_is_accepted(daphne_server: DaphneServer) -> None:
         ('{"type": 7}', "bad_frame"),
         ('{"type": "launch_rockets"}', "unknown_type"),
         (json.dumps({"type": "ping", "pad": "x" * 70_000}), "too_large"),
+        ("[" * 30_000 + "]" * 30_000, "bad_json"),
     ],
 )
 def test_bad_frames_get_an_error_and_the_socket_stays_open(

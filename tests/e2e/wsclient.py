@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 
 def open_socket(
@@ -17,9 +18,10 @@ def open_socket(
     return connect(
         url,
         additional_headers=headers,
-        origin=origin,  # type: ignore[arg-type]
+        origin=Origin(origin) if origin else None,
         open_timeout=10,
         close_timeout=2,
+        legacy=True,  # a connection object we may use before entering `with`
     )
 
 
