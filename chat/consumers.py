@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError
 
 from accounts.selectors import user_summary
+from chat import presence_ws as chat_presence_ws
 from chat import ws as chat_ws
 from notifications import ws as notifications_ws
 from presence import ws as presence_ws
@@ -182,6 +183,15 @@ HANDLERS: dict[str, FrameHandler] = {
     **chat_ws.HANDLERS,
     **notifications_ws.HANDLERS,
     **presence_ws.HANDLERS,
+    **chat_presence_ws.HANDLERS,
 }
-ON_CONNECT: list[LifecycleHook] = [*presence_ws.ON_CONNECT, *chat_ws.ON_CONNECT]
-ON_DISCONNECT: list[LifecycleHook] = [*chat_ws.ON_DISCONNECT, *presence_ws.ON_DISCONNECT]
+ON_CONNECT: list[LifecycleHook] = [
+    *presence_ws.ON_CONNECT,
+    *chat_presence_ws.ON_CONNECT,
+    *chat_ws.ON_CONNECT,
+]
+ON_DISCONNECT: list[LifecycleHook] = [
+    *chat_ws.ON_DISCONNECT,
+    *chat_presence_ws.ON_DISCONNECT,
+    *presence_ws.ON_DISCONNECT,
+]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from chat import events, selectors
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+from presence.services import typing_stopped_by_message
 
 Kind = ChatRoom.Kind
 
@@ -291,6 +292,11 @@ def message_send(
             )
         message.sender = user
         events.message_created(message, previous_id=previous_id)
+        # Sending ends typing; after commit, so the room hears the message before the stop.
+        room_pk = room.pk
+        transaction.on_commit(
+            lambda: typing_stopped_by_message(user_id=user.pk, room_id=room_pk), robust=True
+        )
     return message, True
 
 

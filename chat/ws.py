@@ -5,6 +5,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from chat import selectors, services
+from chat.presence_ws import room_members_presence
 from chat.shapes import message_shape, room_shape
 from travelsite import realtime
 from travelsite.frames import FrameError, frame_ref, require_int, require_str
@@ -28,6 +29,7 @@ def _open_room(socket: Socket, room_id: int | None, name: str | None) -> dict[st
         "room": room_shape(room),
         "messages": [message_shape(m) for m in messages],
         "hasMore": has_more,
+        "presence": room_members_presence(room_id=room.pk, viewer=socket.user),
     }
 
 

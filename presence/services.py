@@ -1,0 +1,153 @@
+"""Writes of presence and typing: one function per action.
+
+Presence: the live state is the Redis registry (presence.state); these functions change it and,
+only when a user's state changes (first socket opened, last one closed or expired), persist the
+transition to `UserPresence`. Heartbeats write nothing to the database. Who hears of a change is
+decided by the caller (chat/presence_ws.py knows who shares a room; presence does not).
+
+Typing: Redis only (presence.typing); nothing is written to the database.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from presence import conf
+from presence.events import typing_event
+from presence.models import UserPresence
+from presence.selectors import typist_summaries
+from presence.state import Transition, presence_state
+from presence.typing import TypingChange, typing_state
+from travelsite import realtime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """A persisted transition: what `presence {userId, isOnline, lastSeenAt}` announces."""
+
+    user_id: int
+    is_online: bool
+    last_seen_at: datetime.datetime | None
+    version: int
+
+
+# --- Presence ---------------------------------------------------------------------------------
+
+
+def presence_transition_persist(*, transition: Transition) -> PresenceChange | None:
+    """Store a transition; None when a newer one is already stored (this one lost a race)."""
+    at = datetime.datetime.fromtimestamp(transition.at, tz=datetime.UTC)
+    try:
+        with transaction.atomic():
+            if not User.objects.filter(pk=transition.user_id).exists():
+                return None  # deleted meanwhile
+            row, created = UserPresence.objects.select_for_update().get_or_create(
+                user_id=transition.user_id,
+                defaults={
+                    "is_online": transition.is_online,
+                    "last_seen_at": None if transition.is_online else at,
+                    "version": transition.version,
+                },
+            )
+            if not created:
+                if row.version >= transition.version:
+                    return None
+                row.is_online = transition.is_online
+                row.version = transition.version
+                if not transition.is_online:
+                    row.last_seen_at = at
+                row.save(update_fields=["is_online", "version", "last_seen_at", "updated_at"])
+    except IntegrityError:
+        logger.info("presence of deleted user %s not stored", transition.user_id)
+        return None
+    return PresenceChange(
+        user_id=row.user_id,
+        is_online=row.is_online,
+        last_seen_at=row.last_seen_at,
+        version=row.version,
+    )
+
+
+_persist = database_sync_to_async(presence_transition_persist)
+
+
+async def presence_socket_opened(*, user_id: int, socket_id: str) -> PresenceChange | None:
+    """Count a newly open socket; the change when it is the user's first (they came online)."""
+    transition = await presence_state().socket_opened(user_id=user_id, socket_id=socket_id)
+    return await _persist(transition=transition) if transition else None
+
+
+async def presence_socket_closed(*, user_id: int, socket_id: str) -> PresenceChange | None:
+    """Forget a closed socket; the change when it was the user's last (they went offline)."""
+    transition = await presence_state().socket_closed(user_id=user_id, socket_id=socket_id)
+    return await _persist(transition=transition) if transition else None
+
+
+async def presence_heartbeat(*, sockets: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Keep these open sockets alive; returns those the sweeper removed meanwhile (re-open
+    them with `presence_socket_opened` if they are still open)."""
+    return await presence_state().heartbeat(sockets=sockets)
+
+
+async def presence_sweep() -> list[PresenceChange]:
+    """Forget sockets whose process died (past their expiry): the users that went offline.
+
+    A short lock lets one process sweep per interval; the sweep itself is atomic, so even two
+    overlapping sweeps never report one transition twice.
+    """
+    state = presence_state()
+    if not await state.try_lock(name="sweep", seconds=max(conf.sweep_interval() * 0.8, 0.1)):
+        return []
+    changes = []
+    for transition in await state.sweep():
+        change = await _persist(transition=transition)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+# --- Typing -----------------------------------------------------------------------------------
+
+
+async def typing_started(*, user_id: int, room_id: int) -> TypingChange | None:
+    """List the user as typing for the next 2 s; the change when they were not listed."""
+    return await typing_state().start(room_id=room_id, user_id=user_id)
+
+
+async def typing_stopped(*, user_id: int, room_id: int) -> TypingChange | None:
+    return await typing_state().stop(room_id=room_id, user_id=user_id)
+
+
+async def typing_expire() -> list[TypingChange]:
+    return await typing_state().expire()
+
+
+def typing_change_event(change: TypingChange) -> dict[str, object]:
+    return typing_event(room_id=change.room_id, users=typist_summaries(user_ids=change.user_ids))
+
+
+async def typing_announce(change: TypingChange) -> None:
+    """Send the room its typists after a change."""
+    event = await database_sync_to_async(typing_change_event)(change)
+    await realtime.asend([realtime.room_group(change.room_id)], event)
+
+
+def typing_stopped_by_message(*, user_id: int, room_id: int) -> None:
+    """A sent message ends its sender's typing (call after the message is committed).
+
+    Sync, for chat.services.message_send; never raises (typing is best effort).
+    """
+    try:
+        change = typing_state().stop_sync(room_id=room_id, user_id=user_id)
+        if change is not None:
+            realtime.send([realtime.room_group(room_id)], typing_change_event(change))
+    except Exception:
+        logger.warning(
+            "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
+        )

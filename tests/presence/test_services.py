@@ -1,0 +1,252 @@
+"""Presence services (persisting transitions only) and chat's presence glue (audiences, sends)."""
+
+import asyncio
+import datetime
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
+
+from chat import presence_ws
+from chat.models import ChatRoom
+from presence import services
+from presence.models import UserPresence
+from presence.state import Transition
+from presence.typing import typing_state
+from tests.factories import StaffFactory, UserFactory
+from tests.presence.conftest import shared_room
+from travelsite import realtime
+
+pytestmark = pytest.mark.services
+
+
+def transition(user: User, *, is_online: bool, version: int, at: float | None = None) -> Transition:
+    return Transition(user_id=user.pk, is_online=is_online, version=version, at=at or time.time())
+
+
+# --- Persisting transitions ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_going_online_then_offline_is_stored_with_last_seen() -> None:
+    user = UserFactory.create()
+    went_offline_at = time.time()
+
+    online = services.presence_transition_persist(
+        transition=transition(user, is_online=True, version=1)
+    )
+    offline = services.presence_transition_persist(
+        transition=transition(user, is_online=False, version=2, at=went_offline_at)
+    )
+
+    row = UserPresence.objects.get(user=user)
+    assert online is not None and online.is_online and online.last_seen_at is None
+    assert offline is not None and not offline.is_online
+    assert not row.is_online and row.version == 2
+    assert row.last_seen_at == datetime.datetime.fromtimestamp(went_offline_at, tz=datetime.UTC)
+
+
+@pytest.mark.django_db
+def test_an_older_transition_arriving_late_changes_nothing() -> None:
+    user = UserFactory.create()
+    services.presence_transition_persist(transition=transition(user, is_online=False, version=5))
+
+    late = services.presence_transition_persist(
+        transition=transition(user, is_online=True, version=4)
+    )
+
+    assert late is None
+    assert not UserPresence.objects.get(user=user).is_online
+
+
+@pytest.mark.django_db
+def test_a_deleted_users_transition_is_dropped() -> None:
+    assert (
+        services.presence_transition_persist(
+            transition=Transition(user_id=987654, is_online=True, version=1, at=time.time())
+        )
+        is None
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("isolated_presence")
+@pytest.mark.asyncio
+async def test_only_transitions_write_to_the_database() -> None:
+    user = await UserFactory._meta.model.objects.acreate(username="tabs")
+
+    opened = await services.presence_socket_opened(user_id=user.pk, socket_id="tab-1")
+    row = await UserPresence.objects.aget(user_id=user.pk)
+    second = await services.presence_socket_opened(user_id=user.pk, socket_id="tab-2")
+    assert await services.presence_heartbeat(sockets=[(user.pk, "tab-1"), (user.pk, "tab-2")]) == []
+    first_closed = await services.presence_socket_closed(user_id=user.pk, socket_id="tab-1")
+    unchanged = await UserPresence.objects.aget(user_id=user.pk)
+    last_closed = await services.presence_socket_closed(user_id=user.pk, socket_id="tab-2")
+
+    assert opened is not None and opened.is_online
+    assert second is None and first_closed is None
+    assert unchanged.updated_at == row.updated_at  # neither the 2nd tab nor a heartbeat wrote
+    assert last_closed is not None and not last_closed.is_online
+    assert last_closed.last_seen_at is not None
+    assert not (await UserPresence.objects.aget(user_id=user.pk)).is_online
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_sweep_persists_users_whose_sockets_expired(
+    isolated_presence: str, settings: Any
+) -> None:
+    user = await User.objects.acreate(username="crashed")
+    settings.PRESENCE_SOCKET_TTL_SECONDS = 0.1
+    settings.PRESENCE_SWEEP_INTERVAL_SECONDS = 0.1
+    await services.presence_socket_opened(user_id=user.pk, socket_id="on-a-dead-process")
+    await asyncio.sleep(0.2)
+
+    changes = await services.presence_sweep()
+
+    assert [(c.user_id, c.is_online) for c in changes] == [(user.pk, False)]
+    assert not (await UserPresence.objects.aget(user_id=user.pk)).is_online
+
+
+# --- Typing ended by a message -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("isolated_presence")
+def test_sending_a_message_drops_the_sender_from_the_typists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[list[str], dict[str, Any]]] = []
+    monkeypatch.setattr(
+        realtime, "send", lambda groups, event, **meta: sent.append((list(groups), event))
+    )
+    typist, other = UserFactory.create_batch(2)
+    async_to_sync(typing_state().start)(room_id=42, user_id=typist.pk)
+    async_to_sync(typing_state().start)(room_id=42, user_id=other.pk)
+
+    services.typing_stopped_by_message(user_id=typist.pk, room_id=42)
+    services.typing_stopped_by_message(user_id=typist.pk, room_id=42)  # no longer typing
+
+    assert sent == [
+        (
+            [realtime.room_group(42)],
+            {
+                "type": "typing",
+                "roomId": 42,
+                "users": [
+                    {"id": other.pk, "firstName": other.first_name, "lastName": other.last_name}
+                ],
+            },
+        )
+    ]
+
+
+def test_typing_stopped_by_message_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def stop_sync(self, **kwargs: Any) -> None:
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(services, "typing_state", Broken)
+    services.typing_stopped_by_message(user_id=1, room_id=1)
+
+
+# --- Audiences and sends (chat's glue) -----------------------------------------------------------
+
+
+def online(*users: User) -> None:
+    for user in users:
+        UserPresence.objects.update_or_create(user=user, defaults={"is_online": True})
+
+
+@pytest.mark.django_db
+def test_audience_is_online_non_staff_users_sharing_an_active_room() -> None:
+    user, mate, offline_mate, stranger, closed_mate = UserFactory.create_batch(5)
+    staff = StaffFactory.create()
+    shared_room(user, mate, offline_mate, staff)
+    shared_room(closed_mate, user, active=False)
+    shared_room(stranger, closed_mate)
+    online(mate, stranger, staff, closed_mate)
+
+    audiences = presence_ws.presence_audiences(user_ids=[user.pk, stranger.pk])
+
+    assert audiences == {user.pk: {mate.pk}, stranger.pk: {closed_mate.pk}}
+
+
+@pytest.mark.django_db
+def test_audience_costs_two_queries_however_many_rooms(
+    django_assert_num_queries: Any,
+) -> None:
+    users = UserFactory.create_batch(4)
+    for _ in range(30):
+        shared_room(*users)
+    online(*users)
+
+    with django_assert_num_queries(2):
+        audiences = presence_ws.presence_audiences(user_ids=[u.pk for u in users])
+
+    assert audiences[users[0].pk] == {u.pk for u in users[1:]}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_burst_in_many_rooms_costs_one_send_per_recipient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[list[str], dict[str, Any], dict[str, Any]]] = []
+
+    async def fake_asend(groups: Any, event: dict[str, Any], **meta: Any) -> None:
+        calls.append((list(groups), event, meta))
+
+    monkeypatch.setattr(realtime, "asend", fake_asend)
+    user, *mates = await _users_in_many_rooms(rooms=25, mates=3)
+
+    await presence_ws.presence_broadcast(
+        [
+            services.PresenceChange(user_id=user, is_online=False, last_seen_at=None, version=1),
+        ]
+    )
+
+    groups = [g for call in calls for g in call[0]]
+    assert sorted(groups) == sorted(
+        [presence_ws.STAFF_GROUP] + [realtime.user_group(m) for m in mates]
+    )
+    assert all(meta == {"exclude_user": user} for _, _, meta in calls)
+    assert calls[0][1] == {
+        "type": "presence",
+        "userId": user,
+        "isOnline": False,
+        "lastSeenAt": None,
+    }
+
+
+async def _users_in_many_rooms(*, rooms: int, mates: int) -> list[int]:
+    from asgiref.sync import sync_to_async
+
+    def make() -> list[int]:
+        users = UserFactory.create_batch(mates + 1)
+        for _ in range(rooms):
+            shared_room(*users)
+        online(*users[1:])
+        return [u.pk for u in users]
+
+    return await sync_to_async(make)()
+
+
+@pytest.mark.django_db
+def test_room_members_presence_lists_the_others_online_first() -> None:
+    viewer, never, away, here = UserFactory.create_batch(4)
+    room = shared_room(viewer, never, away, here, kind=ChatRoom.Kind.GROUP)
+    online(here, viewer)
+    UserPresence.objects.create(
+        user=away, is_online=False, last_seen_at=datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    )
+
+    listed = presence_ws.room_members_presence(room_id=room.pk, viewer=viewer)
+
+    assert listed[0]["userId"] == here.pk
+    assert {p["userId"] for p in listed} == {never.pk, away.pk, here.pk}
+    by_id = {p["userId"]: p for p in listed}
+    assert by_id[never.pk]["isOnline"] is False and by_id[never.pk]["lastSeenAt"] is None
+    assert by_id[away.pk]["lastSeenAt"] == "2030-01-01T00:00:00+00:00"
