@@ -3,8 +3,8 @@
 from django.db import transaction
 
 from chat import selectors
-from chat.models import ChatMessage
-from chat.shapes import message_shape
+from chat.models import ChatMessage, ChatRoom
+from chat.shapes import message_shape, room_shape
 from travelsite import realtime
 
 
@@ -15,10 +15,16 @@ def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
     fill the gap with `sync`.
     """
     room_id = message.room_id
+    shape = message_shape(message)
     realtime.send_on_commit(
-        [realtime.room_group(room_id)],
-        {"type": "message", "message": message_shape(message), "prevId": previous_id},
+        [realtime.room_group(room_id)], {"type": "message", "message": shape, "prevId": previous_id}
     )
+    if message.room.kind == ChatRoom.Kind.SUPPORT:
+        # The staff inbox follows every support room live.
+        realtime.send_on_commit(
+            [realtime.STAFF_GROUP],
+            {"type": "support_message", "room": room_shape(message.room), "message": shape},
+        )
 
     def send_unread_counts() -> None:
         counts = selectors.unread_counts_for_room(

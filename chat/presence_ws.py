@@ -61,7 +61,7 @@ from travelsite.sockets import FrameHandler, LifecycleHook, Socket
 logger = logging.getLogger(__name__)
 
 #: Every staff socket: staff see everyone's presence (one send reaches them all).
-STAFF_GROUP = "presence.staff"
+STAFF_GROUP = realtime.STAFF_GROUP
 #: At most this many room members' presence in a `room_joined` answer (online ones first).
 ROOM_PRESENCE_LIMIT = 200
 #: Groups per concurrent `realtime.asend` when broadcasting presence.

@@ -6,10 +6,14 @@ not found), writes in a transaction, and leaves the events to chat.events, sent 
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.selectors import display_name
 from chat import events, selectors
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+from notifications.models import NotificationType
+from notifications.services import notification_create, notifications_mark_read_by_key
 from presence.services import typing_stopped_by_message
 
 Kind = ChatRoom.Kind
@@ -292,12 +296,57 @@ def message_send(
             )
         message.sender = user
         events.message_created(message, previous_id=previous_id)
+        if room.kind != Kind.PUBLIC:
+            transaction.on_commit(
+                lambda: notify_participants_away(message=message, previous_id=previous_id),
+                robust=True,
+            )
         # Sending ends typing; after commit, so the room hears the message before the stop.
         room_pk = room.pk
         transaction.on_commit(
             lambda: typing_stopped_by_message(user_id=user.pk, room_id=room_pk), robust=True
         )
     return message, True
+
+
+def message_notification_key(room_id: int) -> str:
+    """The dedupe key of a room's MESSAGE notification: one unread per room and user."""
+    return f"chat-room:{room_id}"
+
+
+def notify_participants_away(*, message: ChatMessage, previous_id: int | None) -> int:
+    """A MESSAGE notification for participants who are not following the room.
+
+    Not following: offline, or behind in the room already (their read marker is before the
+    previous message, so they were not reading along). Someone reading along only gets the
+    live `unread` count. At most one unread MESSAGE notification per room and user exists
+    (dedupe key); reading the room marks it read, and the next message may notify again.
+    Public rooms never notify (they would flood everyone).
+    """
+    sender = message.sender
+    away = (
+        ChatRoomParticipant.objects.filter(room_id=message.room_id)
+        .exclude(user_id=message.sender_id)
+        .filter(
+            Q(last_read_message_id__lt=previous_id or 0)
+            | Q(user__presence__isnull=True)
+            | Q(user__presence__is_online=False)
+        )
+        .values_list("user_id", flat=True)
+    )
+    user_ids = list(away)
+    if not user_ids:
+        return 0
+    name = display_name(sender)
+    return notification_create(
+        user_ids=user_ids,
+        type=NotificationType.MESSAGE,
+        title=f"New message from {name}",
+        message=message.message.strip()[:200],
+        link=f"/?room={message.room_id}",
+        data={"roomId": message.room_id, "messageId": message.pk, "senderId": sender.pk},
+        dedupe_key=message_notification_key(message.room_id),
+    )
 
 
 def _message_by_client_id(*, user: User, client_id: str) -> ChatMessage | None:
@@ -325,6 +374,10 @@ def room_mark_read(*, user: User, room_id: int, message_id: int) -> int:
         count = selectors.unread_count(
             user_id=user.pk, room_id=room_id, last_read_message_id=participant.last_read_message_id
         )
+        if count == 0:
+            notifications_mark_read_by_key(
+                user_id=user.pk, dedupe_key=message_notification_key(room_id)
+            )
         events.read_marker_moved(
             user_id=user.pk,
             room_id=room_id,

@@ -271,3 +271,19 @@ def notification_preferences_set(
             update_fields=["in_app", "email"],
         )
     return selectors.notification_preferences(user_id=user.pk)
+
+
+def notifications_mark_read_by_key(*, user_id: int, dedupe_key: str) -> int:
+    """Mark read the user's unread notification with `dedupe_key` (e.g. a chat room's).
+
+    Used when the thing it announced has been seen elsewhere (the room was read); the badge on
+    every socket of the user follows. Returns how many changed (0 or 1).
+    """
+    with transaction.atomic(savepoint=False):
+        updated = Notification.objects.filter(
+            user_id=user_id, dedupe_key=dedupe_key, is_read=False
+        ).update(is_read=True)
+        if updated:
+            unread = selectors.notification_unread_count(user_id=user_id)
+            realtime.send_on_commit([realtime.user_group(user_id)], events.unread_event(unread))
+    return updated

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 EVENT_TYPE = "realtime.event"
 
 
+#: Every staff member's sockets (staff see everyone's presence and the support queue).
+STAFF_GROUP = "staff"
+
+
 def user_group(user_id: int) -> str:
     """Every socket of one user, on every process."""
     return f"user.{user_id}"
