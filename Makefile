@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint typecheck pytest browser-deps migrate demo serve clean
+.PHONY: run worker test install lint typecheck pytest browser-deps migrate demo serve clean
 
 # Create the virtualenv and install the project with its dev tools (re-run when pyproject changes).
 $(BIN)/.installed: pyproject.toml
@@ -23,6 +23,11 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/daphne -b $(HOST) -p $(PORT) travelsite.asgi:application
+
+# --- make worker: runs background jobs (notification emails) as they come due -------------------
+# Same DATABASE_URL as the site; run one or more next to daphne (see README "Background jobs").
+worker: install
+	$(BIN)/python manage.py db_worker
 
 # --- make test: lint, types and the whole suite -------------------------------------------------
 test: install browser-deps lint typecheck pytest

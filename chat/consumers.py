@@ -15,14 +15,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from accounts.selectors import user_summary
+from accounts.services import credential_fingerprint
 from chat import presence_ws as chat_presence_ws
 from chat import ws as chat_ws
 from notifications import ws as notifications_ws
 from presence import ws as presence_ws
-from travelsite import realtime
+from travelsite import metrics, realtime
 from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
+from travelsite.ratelimit import LocalBucket, RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
 from travelsite.ws_auth import user_for_token
 
@@ -30,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 #: Close code for a socket that did not sign in (in time, or at all).
 CLOSE_UNAUTHENTICATED = 4401
+#: Close code for a socket that keeps flooding past its frame limit (4000 + 1008, policy).
+CLOSE_FLOOD = 4008
+#: Close code when a backing service (Redis) is down at sign-in: reconnect later.
+CLOSE_UNAVAILABLE = 4503
+#: The window in which refused frames are counted towards closing a flooding socket.
+FLOOD_WINDOW_SECONDS = 10.0
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -39,6 +48,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.joined_rooms: set[int] = set()
         self._groups: set[str] = set()
         self._auth_timeout: asyncio.Task[None] | None = None
+        self._frame_bucket = LocalBucket(*settings.RATE_LIMITS["ws_frames"])
+        self._refused = 0
+        self._refused_since = 0.0
+        self._counted = False
+        #: Fingerprint of the session key or token that signed this socket in (see sign-out).
+        self.credential: str | None = None
 
     # --- Connection lifecycle ---------------------------------------------------------------
 
@@ -47,13 +62,27 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close()  # refused at the handshake (HTTP 403)
             return
         await self.accept()
+        self._counted = True
+        metrics.WS_CONNECTIONS.inc()
+        metrics.WS_CONNECTS.inc()
         user = self.scope.get("user")
         if isinstance(user, User) and user.is_authenticated and user.is_active:
-            await self._signed_in(user)
+            token = self.scope.get("auth_token")
+            session = self.scope.get("session")
+            secret = token or getattr(session, "session_key", None)
+            self.credential = credential_fingerprint(secret) if secret else None
+            try:
+                await self._signed_in(user)
+            except (RedisError, OSError):
+                logger.warning("channel layer unavailable; closing socket", exc_info=True)
+                await self.close(code=CLOSE_UNAVAILABLE)
         else:
             self._auth_timeout = asyncio.create_task(self._close_if_not_signed_in())
 
     async def disconnect(self, code: int) -> None:
+        if self._counted:
+            self._counted = False
+            metrics.WS_CONNECTIONS.dec()
         if self._auth_timeout is not None:
             self._auth_timeout.cancel()
         if self.user is not None:
@@ -101,16 +130,42 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):
             await self.send(text_data=realtime.encode(event))
 
+    async def send_error(self, error: FrameError) -> None:
+        metrics.WS_ERRORS.labels(code=error.code).inc()
+        await self.send_event(error.as_event())
+
+    async def _flooding(self) -> bool:
+        """Take a frame token; answer `rate_limited`, or close a socket that keeps flooding."""
+        wait = self._frame_bucket.take()
+        if not wait:
+            return False
+        now = asyncio.get_running_loop().time()
+        if now - self._refused_since > FLOOD_WINDOW_SECONDS:
+            self._refused, self._refused_since = 0, now
+        self._refused += 1
+        metrics.RATE_LIMIT_HITS.labels(limit="ws_frames").inc()
+        if self._refused > settings.WS_FLOOD_CLOSE_AFTER:
+            logger.warning("closing flooding socket of user %s", getattr(self.user, "pk", None))
+            await self.close(code=CLOSE_FLOOD)
+        else:
+            await self.send_error(
+                FrameError("rate_limited", "Too many frames.", retry_after=round(wait, 2))
+            )
+        return True
+
     # --- Frames from the client -------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.WS_FRAMES_RECEIVED.inc()
+        if await self._flooding():
+            return
         try:
             frame = parse_frame(text_data, bytes_data, max_bytes=settings.WS_MAX_FRAME_BYTES)
         except FrameError as error:
             if self.user is None:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             else:
-                await self.send_event(error.as_event())
+                await self.send_error(error)
             return
 
         if self.user is None:
@@ -125,16 +180,25 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 )
             await handler(self._socket(), frame)
         except FrameError as error:
-            await self.send_event(error.as_event())
-        except DatabaseError:
-            logger.warning("database unavailable while handling %s", frame["type"], exc_info=True)
-            await self.send_event(
-                FrameError("unavailable", "Try again shortly.", ref=frame_ref(frame)).as_event()
+            await self.send_error(error)
+        except RateLimited as limited:
+            await self.send_error(
+                FrameError(
+                    "rate_limited",
+                    str(limited),
+                    ref=frame_ref(frame),
+                    retry_after=limited.retry_after,
+                )
+            )
+        except (DatabaseError, RedisError, ConnectionError, OSError):
+            logger.warning("backing service unavailable for %s", frame["type"], exc_info=True)
+            await self.send_error(
+                FrameError("unavailable", "Try again shortly.", ref=frame_ref(frame))
             )
         except Exception:
             logger.exception("error handling frame %s", frame["type"])
-            await self.send_event(
-                FrameError("internal", "Something went wrong.", ref=frame_ref(frame)).as_event()
+            await self.send_error(
+                FrameError("internal", "Something went wrong.", ref=frame_ref(frame))
             )
 
     async def _authenticate_first(self, frame: dict[str, Any]) -> None:
@@ -150,7 +214,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self._signed_in(user)
+        self.credential = credential_fingerprint(str(token))
+        try:
+            await self._signed_in(user)
+        except (RedisError, OSError):
+            logger.warning("channel layer unavailable; closing socket", exc_info=True)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         await self.send_event({"type": "authenticated", "user": user_summary(user)})
 
     # --- Events from the channel layer ------------------------------------------------------
@@ -161,7 +231,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return  # e.g. `unread` goes only to the sockets not showing that room
         if message.get("exclude_user") == getattr(self.user, "pk", None):
             return
+        close_credential = message.get("close_credential")
+        if close_credential is not None:
+            if close_credential == self.credential:
+                await self.send(text_data=message["text"])
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         await self.send(text_data=message["text"])
+        metrics.WS_EVENTS_DELIVERED.inc()
+        if message.get("counts_as") == "notification":
+            metrics.NOTIFICATIONS_DELIVERED.inc()
 
 
 async def handle_authenticate(socket: Socket, frame: dict[str, Any]) -> None:

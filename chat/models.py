@@ -40,6 +40,8 @@ class ChatRoom(models.Model):
     )
     #: When a traveller's support message began waiting for a staff answer (None: answered).
     awaiting_staff_since = models.DateTimeField(null=True, blank=True)
+    #: Support rooms: what the traveller last asked about, `{type: "tour"|"booking", id, name}`.
+    topic = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     #: Last message (or creation) time: the order of a user's room list.

@@ -54,7 +54,7 @@ from presence.services import (
     typing_started,
     typing_stopped,
 )
-from travelsite import realtime
+from travelsite import ratelimit, realtime
 from travelsite.frames import FrameError, frame_ref, require_int
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
 
@@ -294,6 +294,7 @@ async def _redis(action: Awaitable[T], frame: dict[str, Any]) -> T:
 
 async def typing_start(socket: Socket, frame: dict[str, Any]) -> None:
     room_id = await _typing_room(socket, frame)
+    await ratelimit.acheck("typing", socket.user.pk)
     _process.typing_rooms.setdefault(socket.channel_name, set()).add(room_id)
     change = await _redis(typing_started(user_id=socket.user.pk, room_id=room_id), frame)
     if change is not None:

@@ -1,8 +1,20 @@
 """Reads of chat: which rooms a user sees, history pages and unread counts."""
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, JSONObject
 
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 
@@ -68,8 +80,31 @@ def unread_counts_for_room(*, room_id: int, exclude_user_id: int | None = None) 
     return dict(rows)
 
 
+def _direct_member(position: int) -> Case:
+    """A direct room's member number `position` (0 or 1, by id) as `{id, firstName, lastName}`.
+
+    A subquery in the list's one query, so naming a direct room by "the other person" costs none.
+    """
+    member = (
+        ChatRoomParticipant.objects.filter(room=OuterRef("pk"))
+        .order_by("user_id")
+        .values(
+            card=JSONObject(id="user_id", firstName="user__first_name", lastName="user__last_name")
+        )[position : position + 1]
+    )
+    return Case(
+        When(kind=Kind.DIRECT, then=Subquery(member, output_field=JSONField())),
+        default=Value(None, output_field=JSONField()),
+        output_field=JSONField(),
+    )
+
+
 def room_list(*, user: User) -> QuerySet[ChatRoom]:
-    """The rooms `user` participates in, most recent activity first, with unread counts."""
+    """The rooms `user` participates in, most recent activity first, with unread counts.
+
+    Direct rooms carry their two members (`direct_member_0/1`), support rooms their owner, so
+    clients can name a room by the other person without further queries.
+    """
     unread = (
         ChatMessage.objects.filter(
             room=OuterRef("pk"), is_hidden=False, id__gt=OuterRef("my_last_read")
@@ -84,8 +119,9 @@ def room_list(*, user: User) -> QuerySet[ChatRoom]:
         ChatRoom.objects.filter(participants__user_id=user.pk, is_active=True)
         # Filtered above, so this reads the caller's own participation row.
         .annotate(my_last_read=F("participants__last_read_message_id"))
-        .select_related("last_message__sender__profile")
+        .select_related("last_message__sender__profile", "owner")
         .annotate(unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
+        .annotate(direct_member_0=_direct_member(0), direct_member_1=_direct_member(1))
         .order_by("-last_activity_at", "-id")
     )
 
@@ -114,3 +150,17 @@ def message_page(
         messages = messages.filter(id__lt=before)
     page = list(messages.order_by("-id")[: limit + 1])
     return page[:limit][::-1], len(page) > limit
+
+
+def support_rooms_inbox() -> QuerySet[ChatRoom]:
+    """Every support room for the staff inbox: waiting ones first (oldest wait first), then
+    the others by latest activity; owner and last message selected."""
+    return (
+        ChatRoom.objects.filter(kind=Kind.SUPPORT)
+        .select_related("last_message__sender__profile", "owner")
+        .order_by(
+            F("awaiting_staff_since").asc(nulls_last=True),
+            "-last_activity_at",
+            "-id",
+        )
+    )

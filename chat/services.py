@@ -15,6 +15,7 @@ from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
 from presence.services import typing_stopped_by_message
+from travelsite import metrics, ratelimit
 
 Kind = ChatRoom.Kind
 
@@ -256,6 +257,7 @@ def message_send(
         if existing is not None:
             return existing, False
     text = clean_message_text(text)
+    ratelimit.check("messages", user.pk)
 
     with transaction.atomic():
         room = ChatRoom.objects.select_for_update().filter(pk=room_id).first()
@@ -279,6 +281,7 @@ def message_send(
                 raise
             return existing, False
 
+        metrics.CHAT_MESSAGES.inc()
         previous_id = room.last_message_id
         room.last_message = message
         room.last_activity_at = message.created_at
@@ -401,3 +404,35 @@ def message_hide(*, actor: User, message_id: int) -> ChatMessage:
             message.save(update_fields=["is_hidden", "hidden_at"])
             events.message_hidden(message)
     return message
+
+
+def support_room_open_about(*, user: User, topic: object) -> tuple[ChatRoom, bool]:
+    """The caller's support room, about a tour or one of their bookings (its `topic`).
+
+    `topic` is `{type: "tour" | "booking", id}`; the room keeps `{type, id, name}` so staff see
+    what the traveller is asking about. An unknown tour, or a booking that is not the caller's,
+    is not found (and no room is made).
+    """
+    from travel.models import Booking, Tour
+
+    if not isinstance(topic, dict) or topic.get("type") not in ("tour", "booking"):
+        raise Invalid('`topic` must be {"type": "tour" or "booking", "id": ...}.')
+    topic_id = topic.get("id")
+    if isinstance(topic_id, bool) or not isinstance(topic_id, int) or not 0 < topic_id < 2**63:
+        raise Invalid("`topic.id` must be a positive integer.")
+    if topic["type"] == "tour":
+        tour = Tour.objects.filter(pk=topic_id).first()
+        if tour is None:
+            raise NotFound("No such tour.")
+        name = tour.name
+    else:
+        booking = (
+            Booking.objects.select_related("departure__tour").filter(pk=topic_id, user=user).first()
+        )
+        if booking is None:
+            raise NotFound("No such booking.")
+        name = f"{booking.departure.tour.name} · {booking.departure.start_date:%d %b %Y}"
+    room, created = support_room_get_or_create(user=user)
+    room.topic = {"type": topic["type"], "id": topic_id, "name": name}
+    room.save(update_fields=["topic", "updated_at"])
+    return room, created

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from accounts.selectors import user_card
+from accounts.selectors import user_card, user_summary
 from chat.models import ChatMessage, ChatRoom
 
 
@@ -17,6 +17,24 @@ def message_shape(message: ChatMessage) -> dict[str, Any]:
         "createdAt": message.created_at.isoformat(),
         "user": user_card(message.sender),
     }
+
+
+def room_members(room: ChatRoom) -> list[dict[str, Any]] | None:
+    """`[{id, firstName, lastName}]`: a direct room's two members, a support room's owner.
+
+    Lets a client name a direct room by the other person and a support room (for staff) by its
+    traveller. Free with `selectors.room_list` (annotations, owner selected); otherwise a direct
+    room costs a query and a support room one unless its owner is loaded. Other kinds: None.
+    """
+    if room.kind == ChatRoom.Kind.DIRECT:
+        if hasattr(room, "direct_member_0"):
+            cards = [room.direct_member_0, getattr(room, "direct_member_1", None)]
+            return [card for card in cards if card]
+        members = room.participants.select_related("user").order_by("user_id")[:2]
+        return [user_summary(p.user) for p in members]
+    if room.kind == ChatRoom.Kind.SUPPORT and room.owner_id is not None:
+        return [user_summary(room.owner)] if room.owner else []
+    return None
 
 
 def room_shape(room: ChatRoom, *, unread_count: int | None = None) -> dict[str, Any]:
@@ -39,4 +57,6 @@ def room_shape(room: ChatRoom, *, unread_count: int | None = None) -> dict[str, 
         "awaitingStaffSince": (
             room.awaiting_staff_since.isoformat() if room.awaiting_staff_since else None
         ),
+        "topic": room.topic,
+        "members": room_members(room),
     }

@@ -31,6 +31,9 @@ class Notification(models.Model):
     #: While a notification with this key is unread, another one with the same key for the same
     #: user is not created (e.g. "one unread 'new message in room 7' at a time").
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    #: When the email fallback sent it (None: never). Set by a conditional UPDATE, so a
+    #: notification is emailed at most once however many workers run (notifications.tasks).
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

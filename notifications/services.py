@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from notifications import events, selectors
+from notifications import events, selectors, tasks
 from notifications.models import Notification, NotificationPreference, NotificationType
-from travelsite import realtime
+from travelsite import metrics, realtime
 
 #: Recipients handled per INSERT (and per unread-count query): bounded statements and memory.
 BATCH_SIZE = 1000
@@ -118,6 +118,8 @@ def _create_batch(
     else:  # pragma: no cover - the loop always breaks or raises
         return []
 
+    # The email fallback for recipients who want it: one delayed job per batch, on commit.
+    tasks.notification_emails_schedule(notifications=created, type=type)
     unread = selectors.notification_unread_counts(user_ids=recipient_ids)
     created_at = events.timestamp(now)
     realtime.send_each_on_commit(
@@ -130,8 +132,10 @@ def _create_batch(
                 ),
             )
             for notification in created
-        ]
+        ],
+        counts_as="notification",
     )
+    metrics.NOTIFICATIONS_CREATED.inc(len(created))
     return recipient_ids
 
 
@@ -237,6 +241,7 @@ def notifications_mark_read(
         if not all:
             queryset = queryset.filter(id__in=list(ids or []))
         updated = queryset.update(is_read=True)
+        metrics.NOTIFICATIONS_READ.inc(updated)
         return updated, _announce_unread(user)
 
 

@@ -22,7 +22,7 @@ from presence.models import UserPresence
 from presence.selectors import typist_summaries
 from presence.state import Transition, presence_state
 from presence.typing import TypingChange, typing_state
-from travelsite import realtime
+from travelsite import metrics, realtime
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def presence_transition_persist(*, transition: Transition) -> PresenceChange | N
     except IntegrityError:
         logger.info("presence of deleted user %s not stored", transition.user_id)
         return None
+    metrics.PRESENCE_CHANGES.inc()
     return PresenceChange(
         user_id=row.user_id,
         is_online=row.is_online,

@@ -38,10 +38,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL"))
 
 
+#: Rate limits high enough that tests which are not about them never meet them.
+GENEROUS_RATE_LIMITS = {
+    "messages": (10_000, 10_000.0),
+    "typing": (10_000, 10_000.0),
+    "rest_writes": (10_000, 10_000.0),
+    "sign_in": (10_000, 10_000.0),
+    "ws_frames": (10_000, 10_000.0),
+}
+
+GENEROUS_RATE_LIMIT_ENV = {
+    f"RATE_LIMIT_{name.upper()}": f"{burst}/{rate}"
+    for name, (burst, rate) in GENEROUS_RATE_LIMITS.items()
+}
+
+
 @pytest.fixture(autouse=True)
 def _plain_http(settings: Any) -> None:
     """The test client speaks plain HTTP; the production profile would redirect it to HTTPS."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings: Any, request: pytest.FixtureRequest) -> None:
+    """Tests not about rate limits get limits they never meet (tests/hardening checks them)."""
+    if not request.node.get_closest_marker("real_rate_limits"):
+        settings.RATE_LIMITS = GENEROUS_RATE_LIMITS
 
 
 # --- Users and API clients ----------------------------------------------------------------------
@@ -167,7 +189,7 @@ def start_daphne(tmp_dir: Path, **extra_env: str) -> DaphneServer:
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited early:\n{server.log()}")
         try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
                 if response.status == 200:
                     return server
         except OSError:
@@ -217,7 +239,11 @@ def daphne_server(
 
     Tests using it must also request `transactional_db` so what they create is committed.
     """
-    server = start_daphne(tmp_path_factory.mktemp("daphne"), WS_AUTH_TIMEOUT_SECONDS="2")
+    server = start_daphne(
+        tmp_path_factory.mktemp("daphne"),
+        WS_AUTH_TIMEOUT_SECONDS="2",
+        **GENEROUS_RATE_LIMIT_ENV,
+    )
     yield server
     server.stop()
 
@@ -229,7 +255,9 @@ def daphne_factory(
     """Start extra daphne processes (several processes, crashes); all stopped at the end."""
     servers: list[DaphneServer] = []
 
-    def start(**extra_env: str) -> DaphneServer:
+    def start(real_rate_limits: bool = False, **extra_env: str) -> DaphneServer:
+        if not real_rate_limits:
+            extra_env = {**GENEROUS_RATE_LIMIT_ENV, **extra_env}
         server = start_daphne(tmp_path_factory.mktemp("daphne"), **extra_env)
         servers.append(server)
         return server

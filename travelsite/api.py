@@ -1,17 +1,21 @@
 """REST plumbing shared by every app's API: the error format and common errors."""
 
 import logging
+import math
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotAuthenticated
+from rest_framework.exceptions import APIException, NotAuthenticated, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from travelsite.ratelimit import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "Request body too large (limit 1 MiB)."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, RateLimited):
+        exc = Throttled(wait=math.ceil(exc.retry_after), detail=str(exc))
+    elif isinstance(exc, RedisError | ConnectionError):
+        logger.warning("redis unavailable: %s", exc)
+        exc = ServiceUnavailable()
     if isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
     ):

@@ -1,9 +1,15 @@
-"""`/healthz`: whether this process can reach PostgreSQL and Redis."""
+"""`/healthz` (can this process reach PostgreSQL and Redis?) and `/metrics` (Prometheus)."""
+
+import hmac
 
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from travelsite import metrics
+from travelsite.ws_auth import user_for_token
 
 
 def database_status() -> str:
@@ -36,3 +42,31 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"db": database_status(), "redis": redis_status()}
     healthy = all(value in ("ok", "not configured") for value in checks.values())
     return JsonResponse(checks, status=200 if healthy else 503)
+
+
+def _metrics_caller_allowed(request: HttpRequest) -> int:
+    """200 when the caller may scrape, else 401 (nobody) or 403 (someone, not staff)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credential = header.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer" and settings.METRICS_TOKEN:
+        return 200 if hmac.compare_digest(credential, settings.METRICS_TOKEN) else 403
+    user = request.user if request.user.is_authenticated else None
+    if scheme.lower() == "token" and credential:
+        user = user_for_token(credential)
+        if user is None:
+            return 401
+    if user is None:
+        return 401
+    return 200 if user.is_staff else 403
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format: staff session or token, or `Authorization: Bearer METRICS_TOKEN`."""
+    status = _metrics_caller_allowed(request)
+    if status != 200:
+        response = JsonResponse({"detail": "Staff or the scrape token only."}, status=status)
+        if status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -17,6 +17,8 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from travelsite import metrics
+
 logger = logging.getLogger(__name__)
 
 #: The channel-layer message type every socket consumer handles (`realtime_event`).
@@ -77,6 +79,7 @@ async def asend_each(batch: Batch, **meta: Any) -> None:
         try:
             await layer.group_send(group, message)
         except Exception:
+            metrics.LAYER_SEND_FAILURES.inc()
             logger.exception("group_send to %s failed", group)
 
     for start in range(0, len(sends), BATCH_CONCURRENCY):

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "travel",
     "chat",
@@ -147,6 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["travelsite.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "travelsite.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["travelsite.throttling.WriteRateThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -199,7 +202,76 @@ X_FRAME_OPTIONS = "DENY"
 # --- Real-time --------------------------------------------------------------------------------
 
 WS_AUTH_TIMEOUT_SECONDS: float = env.float("WS_AUTH_TIMEOUT_SECONDS", default=10.0)
+# Below daphne's own limit (autobahn's default of 1 MiB); larger frames get an error frame.
 WS_MAX_FRAME_BYTES = 64 * 1024
+# A client that stops reading is dropped once this much unsent data waits for it (it reconnects
+# and catches up with `sync`); see travelsite/transport.py.
+WS_MAX_BUFFERED_BYTES: int = env.int("WS_MAX_BUFFERED_BYTES", default=4 * 1024 * 1024)
+
+# --- Rate limits ------------------------------------------------------------------------------
+# (burst, per second) token buckets, shared by all processes through Redis (travelsite.ratelimit).
+# Override one with RATE_LIMIT_<NAME>="burst/per_second", e.g. RATE_LIMIT_MESSAGES="40/10".
+
+
+def _rate(name: str, burst: int, per_second: float) -> tuple[int, float]:
+    raw = env.str(f"RATE_LIMIT_{name.upper()}", default="")
+    if raw:
+        burst_text, _, rate_text = raw.partition("/")
+        return int(burst_text), float(rate_text)
+    return burst, per_second
+
+
+RATE_LIMITS: dict[str, tuple[int, float]] = {
+    # per user, WebSocket and REST together: at least 20 in a burst and 5 a second sustained
+    "messages": _rate("messages", 25, 6),
+    "typing": _rate("typing", 10, 4),
+    # per user, every REST write (POST/PUT/PATCH/DELETE)
+    "rest_writes": _rate("rest_writes", 60, 10),
+    # per client IP: sign-in form and token requests
+    "sign_in": _rate("sign_in", 10, 0.2),
+    # per socket, in memory: frames of any kind (a flood is refused, then closed)
+    "ws_frames": _rate("ws_frames", 100, 50),
+}
+# A socket whose frames keep being refused this many times within 10 s is closed (code 4008).
+WS_FLOOD_CLOSE_AFTER: int = env.int("WS_FLOOD_CLOSE_AFTER", default=300)
+
+# --- Metrics ----------------------------------------------------------------------------------
+# /metrics answers staff (session or token) and, when set, `Authorization: Bearer <token>`.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+
+# --- Background jobs and email ---------------------------------------------------------------
+# Delayed jobs (the email fallback of unread notifications) go through django-tasks. The
+# database backend stores them in the `django_tasks_db_dbtaskresult` table and `make worker`
+# (`manage.py db_worker`) runs them. TASKS_BACKEND=immediate runs each job in-process at
+# enqueue time, ignoring delays; TASKS_BACKEND=dummy only records them (tests).
+
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+    "dummy": "django_tasks.backends.dummy.DummyBackend",
+}
+_tasks_backend: str = env.str("TASKS_BACKEND", default="database")
+TASKS: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": _TASK_BACKENDS.get(_tasks_backend, _tasks_backend)}
+}
+
+# Development prints emails on the console; production sets an SMTP backend (EMAIL_HOST, ...).
+EMAIL_BACKEND: str = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+# Only read by the file-based backend.
+EMAIL_FILE_PATH: str | None = env.str("EMAIL_FILE_PATH", default=None)
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="Wanderly <no-reply@localhost>")
+# Absolute links in emails are built on this (no trailing slash).
+SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# A notification still unread this long after it was created is emailed to an offline
+# recipient who turned email on for its type (docs/notifications.md "Email").
+NOTIFICATION_EMAIL_DELAY_SECONDS: int = env.int("NOTIFICATION_EMAIL_DELAY_SECONDS", default=600)
 
 # --- Logging ----------------------------------------------------------------------------------
 

@@ -37,7 +37,9 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
         key = token_from_headers(scope.get("headers", []))
         if key is not None:
             user = await database_sync_to_async(user_for_token)(key) if key else None
-            scope = dict(scope, user=user or AnonymousUser(), token_rejected=user is None)
+            scope = dict(
+                scope, user=user or AnonymousUser(), token_rejected=user is None, auth_token=key
+            )
         return await super().__call__(scope, receive, send)
 
 

@@ -1,20 +1,23 @@
+from typing import Any
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from travelsite.api import StrictCharField
+from accounts import services
+from travelsite import ratelimit
+from travelsite.api import StrictCharField, request_user
+from travelsite.throttling import client_ip
 
 
 class TokenCreateApi(APIView):
     """Exchange a username and password for the user's API token."""
-
-    authentication_classes: list[type] = []
-    permission_classes = [AllowAny]
 
     class TokenInput(serializers.Serializer):
         username = StrictCharField(max_length=150)
@@ -26,6 +29,7 @@ class TokenCreateApi(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
+        ratelimit.check("sign_in", f"ip:{client_ip(request)}")
         data = self.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
@@ -39,3 +43,24 @@ class TokenCreateApi(APIView):
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Revoke the caller's token: REST calls with it get 401 and its sockets close.",
+    )
+    def delete(self, request: Request) -> Response:
+        user = request_user(request)
+        services.token_revoke(user=user)
+        return Response(status=204)
+
+    def get_authenticators(self) -> list[Any]:
+        # Signing in needs no credentials; revoking needs them.
+        if self.request is not None and self.request.method == "DELETE":
+            return [TokenAuthentication(), SessionAuthentication()]
+        return []
+
+    def get_permissions(self) -> list[Any]:
+        if self.request is not None and self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return [AllowAny()]

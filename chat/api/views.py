@@ -67,6 +67,15 @@ class RoomDoc(serializers.Serializer):
     awaitingStaffSince = serializers.DateTimeField(
         allow_null=True, help_text="Support rooms: since when a traveller awaits an answer."
     )
+    topic = serializers.JSONField(
+        allow_null=True,
+        help_text="Support rooms: what the traveller asks about, `{type, id, name}`.",
+    )
+    members = serializers.ListField(
+        child=serializers.DictField(),
+        allow_null=True,
+        help_text="Direct rooms: both members; support rooms: the traveller.",
+    )
 
     class Meta:
         ref_name = "Room"
@@ -127,7 +136,12 @@ class RoomListCreateApi(APIView):
         created = False
         try:
             if kind == ChatRoom.Kind.SUPPORT:
-                room, created = services.support_room_get_or_create(user=user)
+                topic = request.data.get("topic") if isinstance(request.data, dict) else None
+                if topic is not None:
+                    # "Ask us about this tour/booking": the room keeps what it is about.
+                    room, created = services.support_room_open_about(user=user, topic=topic)
+                else:
+                    room, created = services.support_room_get_or_create(user=user)
             elif kind == ChatRoom.Kind.DIRECT:
                 if "userId" not in values:
                     raise ValidationError({"userId": ["This field is required."]})

@@ -38,6 +38,7 @@
   var stopped = false;
   var unloading = false;
   var banner = null;
+  var held = false;
 
   var realtime = {
     status: "connecting",
@@ -46,6 +47,10 @@
     off: off,
     send: send,
     reconnect: reconnectNow,
+    // Test hooks: drop the socket as a network failure would; {hold: true} keeps it down until
+    // _debugResume() (browser tests of gap recovery).
+    _debugDrop: debugDrop,
+    _debugResume: debugResume,
   };
   window.realtime = realtime;
 
@@ -110,6 +115,10 @@
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
     if (stopped) return;
+    if (held) {
+      reconnectTimer = setTimeout(connect, 200);
+      return;
+    }
     var ws;
     try {
       ws = new WebSocket(url);
@@ -188,6 +197,22 @@
     var delay = ceiling / 2 + Math.random() * (ceiling / 2);
     attempt += 1;
     reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function debugDrop(options) {
+    held = Boolean(options && options.hold);
+    var ws = socket;
+    if (!ws) return;
+    socket = null;
+    try { ws.close(4000, "debug drop"); } catch (error) { /* already closing */ }
+    closed(1006, "debug drop");
+  }
+
+  function debugResume() {
+    held = false;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    connect();
   }
 
   function reconnectNow() {

@@ -17,13 +17,13 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def call(server: DaphneServer, method: str, path: str, user: User, body: Any) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - the local test server
+    request = urllib.request.Request(
         f"{server.url}{path}",
         data=json.dumps(body).encode(),
         method=method,
         headers={"Authorization": f"Token {token_for(user)}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.loads(response.read())
 
 

@@ -1,0 +1,93 @@
+"""/metrics: Prometheus text for staff and the scrape token; 401/403 for others."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chat import services
+from tests.conftest import DaphneServer, token_for
+from tests.e2e.wsclient import open_socket, ping
+from tests.factories import StaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+REQUIRED = [
+    "travelsite_ws_connections",
+    "travelsite_chat_messages_total",
+    "travelsite_presence_changes_total",
+    "travelsite_notifications_created_total",
+    "travelsite_notifications_delivered_total",
+    "travelsite_rate_limit_hits_total",
+    "travelsite_layer_send_failures_total",
+]
+
+
+def test_anonymous_is_401(client: Client) -> None:
+    assert client.get("/metrics").status_code == 401
+
+
+def test_non_staff_is_403(client: Client, user: User) -> None:
+    client.force_login(user)
+    assert client.get("/metrics").status_code == 403
+    assert (
+        Client().get("/metrics", HTTP_AUTHORIZATION=f"Token {token_for(user)}").status_code == 403
+    )
+
+
+def test_staff_session_and_token_get_prometheus_text(client: Client) -> None:
+    staff = StaffFactory.create()
+    client.force_login(staff)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    for name in REQUIRED:
+        assert f"# TYPE {name}" in body, name
+    by_token = Client().get("/metrics", HTTP_AUTHORIZATION=f"Token {token_for(staff)}")
+    assert by_token.status_code == 200
+
+
+def test_scrape_token(settings: Any) -> None:
+    settings.METRICS_TOKEN = "scrape-secret"
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+
+
+def metric_value(body: str, name: str) -> float:
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not found")
+
+
+def test_stored_messages_are_counted(client: Client) -> None:
+    staff = StaffFactory.create()
+    client.force_login(staff)
+    before = metric_value(client.get("/metrics").content.decode(), "travelsite_chat_messages_total")
+    room, _ = services.public_room_create_or_join(user=staff, name="Counted")
+    services.message_send(user=staff, room_id=room.pk, text="one")
+    after = metric_value(client.get("/metrics").content.decode(), "travelsite_chat_messages_total")
+    assert after == before + 1
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_open_sockets_are_counted_by_the_server(daphne_server: DaphneServer) -> None:
+    import urllib.request
+
+    staff = StaffFactory.create()
+    token = token_for(staff)
+
+    def scrape() -> str:
+        request = urllib.request.Request(
+            f"{daphne_server.url}/metrics", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return str(response.read().decode())
+
+    base = metric_value(scrape(), "travelsite_ws_connections")
+    with open_socket(daphne_server.ws_url, token=token_for(UserFactory.create())) as ws:
+        ping(ws)
+        assert metric_value(scrape(), "travelsite_ws_connections") == base + 1
