@@ -151,9 +151,9 @@ class DaphneServer:
                 self.process.wait()
 
 
-def start_daphne(tmp_dir: Path, **extra_env: str) -> DaphneServer:
-    """Start `daphne travelsite.asgi:application` on a free loopback port, on the test database."""
-    port = free_port()
+def start_daphne(tmp_dir: Path, port: int | None = None, **extra_env: str) -> DaphneServer:
+    """Start `daphne travelsite.asgi:application` on a loopback port, on the test database."""
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": live_database_url(),
@@ -255,10 +255,12 @@ def daphne_factory(
     """Start extra daphne processes (several processes, crashes); all stopped at the end."""
     servers: list[DaphneServer] = []
 
-    def start(real_rate_limits: bool = False, **extra_env: str) -> DaphneServer:
+    def start(
+        real_rate_limits: bool = False, port: int | None = None, **extra_env: str
+    ) -> DaphneServer:
         if not real_rate_limits:
             extra_env = {**GENEROUS_RATE_LIMIT_ENV, **extra_env}
-        server = start_daphne(tmp_path_factory.mktemp("daphne"), **extra_env)
+        server = start_daphne(tmp_path_factory.mktemp("daphne"), port=port, **extra_env)
         servers.append(server)
         return server
 
