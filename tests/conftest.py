@@ -151,7 +151,7 @@ class DaphneServer:
                 self.process.wait()
 
 
-def start_daphne(tmp_dir: Path, port: int | None = None, **extra_env: str) -> DaphneServer:
+def start_daphne(tmp_dir: Path, extra_env: dict[str, str], port: int | None = None) -> DaphneServer:
     """Start `daphne travelsite.asgi:application` on a loopback port, on the test database."""
     port = port or free_port()
     env = {
@@ -241,8 +241,7 @@ def daphne_server(
     """
     server = start_daphne(
         tmp_path_factory.mktemp("daphne"),
-        WS_AUTH_TIMEOUT_SECONDS="2",
-        **GENEROUS_RATE_LIMIT_ENV,
+        {"WS_AUTH_TIMEOUT_SECONDS": "2", **GENEROUS_RATE_LIMIT_ENV},
     )
     yield server
     server.stop()
@@ -260,7 +259,7 @@ def daphne_factory(
     ) -> DaphneServer:
         if not real_rate_limits:
             extra_env = {**GENEROUS_RATE_LIMIT_ENV, **extra_env}
-        server = start_daphne(tmp_path_factory.mktemp("daphne"), port=port, **extra_env)
+        server = start_daphne(tmp_path_factory.mktemp("daphne"), extra_env, port=port)
         servers.append(server)
         return server
 

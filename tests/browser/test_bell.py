@@ -5,20 +5,17 @@ in a helper thread: Playwright's sync API keeps an event loop in the test's thre
 `async_to_sync` (the channel layer send) refuses to run.
 """
 
-import os
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from notifications import services
 from notifications.models import Notification, NotificationType
-from tests.browser.test_pages import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
+from tests.browser.conftest import off_loop
+from tests.browser.test_pages import PASSWORD, sign_in
 from tests.conftest import DaphneServer, api_client_for
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -27,48 +24,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 T = TypeVar("T")
 
 
-def in_thread(fn: Callable[[], T]) -> T:
-    """Run `fn` in a fresh thread (own DB connection, no event loop) and return its result."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as error:  # re-raised in the test's thread
-            result["error"] = error
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=30)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
 def create(user: User, **content: Any) -> None:
     """`notification_create` for one user, its events sent (see `in_thread`)."""
-    in_thread(lambda: services.notification_create(user_ids=[user.pk], **content))
-
-
-@pytest.fixture(scope="module")
-def browser(daphne_server: DaphneServer) -> Iterator[Browser]:
-    """Chromium for this module (see tests/browser/test_pages.py for the async-unsafe flag)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    off_loop(lambda: services.notification_create(user_ids=[user.pk], **content))
 
 
 @pytest.fixture
@@ -133,7 +91,7 @@ def test_a_staff_notification_rises_the_badge_on_every_tab_and_mark_all_read_cle
             )
             return response.status_code
 
-        assert in_thread(send) == 201
+        assert off_loop(send) == 201
 
         # then both tabs count it, and each shows a toast
         for tab in (first, second):

@@ -10,13 +10,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import (
     Browser,
@@ -25,44 +23,22 @@ from playwright.sync_api import (
     Locator,
     Page,
     expect,
-    sync_playwright,
 )
 
 from chat import services
 from chat.models import ChatRoom
+from tests.browser.conftest import off_loop
 from tests.conftest import DaphneServer, api_client_for
 from travel.models import Booking, Departure, Tour
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "widget-pass-123"
 XSS = "<img src=x onerror=alert(1)>"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 OpenPage = Callable[..., Page]
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def browser(daphne_server: DaphneServer) -> Iterator[Browser]:
-    """Chromium; ORM calls are allowed in this thread while Playwright's loop runs (see
-    tests/browser/test_pages.py)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -86,20 +62,6 @@ def open_page(browser: Browser, daphne_server: DaphneServer) -> Iterator[OpenPag
     yield open_
     for context in contexts:
         context.close()
-
-
-def off_loop(fn: Callable[[], T]) -> T:
-    """Run `fn` in a thread without Playwright's event loop, so the events it sends on commit
-    reach the channel layer (async_to_sync refuses a thread whose loop is running)."""
-
-    def run() -> T:
-        try:
-            return fn()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 def make_user(username: str, first: str, last: str, *, is_staff: bool = False) -> User:

@@ -5,47 +5,20 @@ to commit what it creates where the server can see it.
 """
 
 import datetime
-import os
 from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.conftest import DaphneServer
 from travel.models import Booking, Departure, Tour
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "browser-pass-123"
 XSS_NAME = "<script>alert(1)</script> Alps"
-
-
-@pytest.fixture(scope="module")
-def browser(daphne_server: DaphneServer) -> Iterator[Browser]:
-    """Chromium for this module's tests.
-
-    Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM calls
-    here; the tests' own ORM use is plainly synchronous, so it is allowed while the browser runs.
-    The server is started first (it is a dependency) so it does not inherit the override.
-    """
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

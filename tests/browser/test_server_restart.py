@@ -1,48 +1,23 @@
 """The server restarts under an open page: the page says so, reconnects and misses nothing."""
 
-import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from chat import services
-from tests.browser.test_chat_widget import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PASSWORD,
-    make_user,
-    off_loop,
-    open_conversation,
-)
+from tests.browser.conftest import off_loop
+from tests.browser.test_chat_widget import PASSWORD, make_user, open_conversation
 from tests.conftest import DaphneServer
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
 
-@pytest.fixture
-def chromium(transactional_db: None) -> Iterator[Browser]:
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
 def test_restart_shows_the_banner_and_a_message_sent_meanwhile_appears_once(
-    chromium: Browser, daphne_factory: Callable[..., DaphneServer]
+    browser: Browser, daphne_factory: Callable[..., DaphneServer], transactional_db: None
 ) -> None:
     server = daphne_factory()
     port = server.port
@@ -50,7 +25,7 @@ def test_restart_shows_the_banner_and_a_message_sent_meanwhile_appears_once(
     bob: User = make_user("bob", "Bob", "Jones")
     room, _ = services.direct_room_get_or_create(user=alice, other_user_id=bob.pk)
 
-    page = chromium.new_page()
+    page = browser.new_page()
     page.set_default_timeout(15_000)
     page.goto(f"{server.url}/accounts/login/")
     page.get_by_label("Username").fill("alice")

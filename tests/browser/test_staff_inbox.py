@@ -1,43 +1,23 @@
 """The staff inbox in a real browser: a support question appears live, staff answer it there."""
 
 import datetime
-import os
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from chat import services as chat_services
 from chat.models import ChatRoom
-from tests.browser.test_bell import SCREENSHOTS, in_thread
-from tests.browser.test_pages import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
+from tests.browser.conftest import off_loop
+from tests.browser.test_bell import SCREENSHOTS
+from tests.browser.test_pages import PASSWORD, sign_in
 from tests.conftest import DaphneServer, api_client_for
 from tests.factories import BookingFactory, DepartureFactory, TourFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
 INBOX = "/staff/inbox/"
-
-
-@pytest.fixture(scope="module")
-def browser(daphne_server: DaphneServer) -> Iterator[Browser]:
-    """Chromium for this module (see tests/browser/test_pages.py for the async-unsafe flag)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -77,7 +57,7 @@ def earlier_conversations(staff: User) -> None:
         chat_services.message_send(user=answered, room_id=room.pk, text="Thanks, all clear!")
         chat_services.message_send(user=staff, room_id=room.pk, text="Enjoy the trip, Dana!")
 
-    in_thread(make)
+    off_loop(make)
 
 
 def inbox_item(page: Page, name: str) -> Locator:
@@ -117,7 +97,7 @@ def test_a_new_support_question_appears_live_and_a_reply_ends_the_wait(
             )
             return response.status_code
 
-        assert in_thread(ask) == 201
+        assert off_loop(ask) == 201
 
         # then it appears without a reload, waiting, after the older waiting question
         item = inbox_item(page, "Alice Smith")
@@ -140,7 +120,7 @@ def test_a_new_support_question_appears_live_and_a_reply_ends_the_wait(
             room = ChatRoom.objects.get(owner=traveller, kind=ChatRoom.Kind.SUPPORT)
             chat_services.message_send(user=traveller, room_id=room.pk, text="And towels?")
 
-        in_thread(follow_up)
+        off_loop(follow_up)
         expect(log.get_by_text("And towels?")).to_have_count(1)
 
         # when staff reply from the inbox

@@ -1,0 +1,55 @@
+"""Headless Chromium for the browser tests (Debian's chromium; no browser can be downloaded)."""
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+from django.db import connections
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import DaphneServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def browser(daphne_server: DaphneServer) -> Iterator[Browser]:
+    """Chromium for a module's tests.
+
+    Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls in a
+    thread with a running loop; the tests' own setup queries are safe, so they are allowed here.
+    Depends on `daphne_server` so that server starts (and reads its environment) first.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def off_loop(fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread without Playwright's event loop, so the events it sends on commit
+    reach the channel layer (async_to_sync refuses a thread whose loop is running)."""
+
+    def run() -> T:
+        try:
+            return fn()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
