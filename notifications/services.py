@@ -5,7 +5,7 @@ commits: each recipient's sockets get `notification {notification, unreadCount}`
 who reads or deletes gets `notifications_unread {unreadCount}` on all their sockets.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,25 +157,18 @@ def notification_create(
     users who still have an unread notification with that key. The query count depends on
     the number of batches of BATCH_SIZE recipients, not on the number of recipients.
     """
-    _check(type, title)
     unique_ids = sorted(set(user_ids))
-    created = 0
-    with transaction.atomic(savepoint=False):
-        for start in range(0, len(unique_ids), BATCH_SIZE):
-            batch = unique_ids[start : start + BATCH_SIZE]
-            created += len(
-                _create_batch(
-                    User.objects.filter(pk__in=batch),
-                    type=type,
-                    title=title,
-                    message=message,
-                    link=link,
-                    data=data if data is not None else {},
-                    dedupe_key=dedupe_key,
-                    critical=critical,
-                )
-            )
-    return created
+    batches = (unique_ids[i : i + BATCH_SIZE] for i in range(0, len(unique_ids), BATCH_SIZE))
+    return _create_in_batches(
+        batches,
+        type=type,
+        title=title,
+        message=message,
+        link=link,
+        data=data,
+        dedupe_key=dedupe_key,
+        critical=critical,
+    )
 
 
 def notification_broadcast_all(
@@ -189,22 +182,54 @@ def notification_broadcast_all(
     critical: bool = False,
 ) -> int:
     """Notify every active user (same rules as notification_create), in batches by user id."""
+    return _create_in_batches(
+        _active_user_id_batches(),
+        type=type,
+        title=title,
+        message=message,
+        link=link,
+        data=data,
+        dedupe_key=dedupe_key,
+        critical=critical,
+    )
+
+
+def _active_user_id_batches() -> Iterator[list[int]]:
+    """Every active user's id, BATCH_SIZE at a time (keyset pages: no OFFSET)."""
+    last_id = 0
+    while True:
+        batch = list(
+            User.objects.filter(is_active=True, pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:BATCH_SIZE]
+        )
+        if not batch:
+            return
+        yield batch
+        if len(batch) < BATCH_SIZE:
+            return
+        last_id = batch[-1]
+
+
+def _create_in_batches(
+    batches: Iterable[list[int]],
+    *,
+    type: str,
+    title: str,
+    message: str,
+    link: str,
+    data: dict[str, Any] | None,
+    dedupe_key: str | None,
+    critical: bool,
+) -> int:
+    """One transaction; per batch of user ids, one bulk insert and its events (on commit)."""
     _check(type, title)
     created = 0
-    last_id = 0
     with transaction.atomic(savepoint=False):
-        while True:
-            batch_ids = list(
-                User.objects.filter(is_active=True, pk__gt=last_id)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:BATCH_SIZE]
-            )
-            if not batch_ids:
-                break
-            last_id = batch_ids[-1]
+        for batch in batches:
             created += len(
                 _create_batch(
-                    User.objects.filter(pk__in=batch_ids),
+                    User.objects.filter(pk__in=batch),
                     type=type,
                     title=title,
                     message=message,
@@ -214,8 +239,6 @@ def notification_broadcast_all(
                     critical=critical,
                 )
             )
-            if len(batch_ids) < BATCH_SIZE:
-                break
     return created
 
 

@@ -5,7 +5,6 @@ in a helper thread: Playwright's sync API keeps an event loop in the test's thre
 `async_to_sync` (the channel layer send) refuses to run.
 """
 
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -14,13 +13,12 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from notifications import services
 from notifications.models import Notification, NotificationType
-from tests.browser.conftest import off_loop
+from tests.browser.conftest import off_loop, save_screenshot
 from tests.browser.test_pages import PASSWORD, sign_in
 from tests.conftest import DaphneServer, api_client_for
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 T = TypeVar("T")
 
 
@@ -115,8 +113,7 @@ def test_a_staff_notification_rises_the_badge_on_every_tab_and_mark_all_read_cle
             "href", "/bookings/"
         )
         first.wait_for_timeout(300)  # the toast's exit
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        first.screenshot(path=str(SCREENSHOTS / "bell-panel.png"))
+        save_screenshot(first, "bell-panel.png")
 
         # when one tab marks all read
         panel.get_by_role("button", name="Mark all read").click()

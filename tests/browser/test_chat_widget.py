@@ -1,16 +1,14 @@
 """The chat widget in real browsers: two users, two browser contexts, one live daphne.
 
 Like tests/browser/test_pages.py, everything runs on the test database through `daphne_server`,
-so each test requests `transactional_db`. Set CHAT_SCREENSHOTS=1 to (re)write the screenshots
+so each test requests `transactional_db`. Set SAVE_SCREENSHOTS=1 to (re)write the screenshots
 in docs/screenshots/.
 """
 
 import datetime
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -27,7 +25,7 @@ from playwright.sync_api import (
 
 from chat import services
 from chat.models import ChatRoom
-from tests.browser.conftest import off_loop
+from tests.browser.conftest import off_loop, save_screenshot
 from tests.conftest import DaphneServer, api_client_for
 from travel.models import Booking, Departure, Tour
 
@@ -35,7 +33,6 @@ pytestmark = [pytest.mark.services, pytest.mark.browser]
 
 PASSWORD = "widget-pass-123"
 XSS = "<img src=x onerror=alert(1)>"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 OpenPage = Callable[..., Page]
 T = TypeVar("T")
@@ -129,13 +126,6 @@ def collect_dialogs(page: Page) -> list[str]:
     return seen
 
 
-def screenshot(page: Page, name: str) -> None:
-    if os.environ.get("CHAT_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(400)  # the panel's opening animation
-        page.screenshot(path=str(SCREENSHOTS / name))
-
-
 # --- Two users talking ----------------------------------------------------------------------------
 
 
@@ -153,7 +143,7 @@ def test_typing_shows_to_the_other_user_and_clears_after_they_stop(
 
     # then Bob sees it, and it disappears soon after she stops
     expect(b_typing).to_have_text("Alice is typing...")
-    screenshot(b, "chat-conversation-typing.png")
+    save_screenshot(b, "chat-conversation-typing.png")
     stopped = time.monotonic()
     expect(b_typing).to_have_text("", timeout=4_000)
     assert time.monotonic() - stopped < 4.0
@@ -183,14 +173,14 @@ def test_a_sent_message_reaches_the_other_user_and_shows_once_for_the_sender(
     b.get_by_role("button", name="Chat", exact=True).click()
     b_room = panel(b).get_by_role("button", name="Alice Smith", exact=True)
     expect(b_room).to_contain_text("Hello Bob! Ready for the Alps?")
-    screenshot(b, "chat-rooms-desktop.png")
+    save_screenshot(b, "chat-rooms-desktop.png")
     b_room.click()
     b_chat = panel(b)
     expect(b_chat.get_by_role("log").get_by_text("Hello Bob! Ready for the Alps?")).to_be_visible()
     expect(b_badge).to_be_hidden()
     send(b_chat, "Absolutely — packing my boots!")
     expect(a_log.get_by_text("Absolutely — packing my boots!")).to_be_visible()
-    screenshot(a, "chat-conversation-desktop.png")
+    save_screenshot(a, "chat-conversation-desktop.png")
     time.sleep(0.5)  # the sender's own `message` event has surely arrived by now
     expect(mine).to_have_count(1)
     expect(b_chat.get_by_role("log").locator(".chat-msg")).to_have_count(2)
@@ -281,10 +271,10 @@ def test_open_widget_fills_a_phone_screen_and_escape_closes_it(
     expect(bob_room).to_be_focused()
     expect(bob_room).to_contain_text("Hi Alice, see you in Zermatt!")
     expect(bob_room.locator(".chat-room-unread")).to_have_text("1")
-    screenshot(page, "chat-rooms-phone.png")
+    save_screenshot(page, "chat-rooms-phone.png")
     dialog.get_by_role("button", name="Bob Jones", exact=True).click()
     expect(dialog.get_by_role("log").get_by_text("Hi Alice, see you in Zermatt!")).to_be_visible()
-    screenshot(page, "chat-conversation-phone.png")
+    save_screenshot(page, "chat-conversation-phone.png")
 
     # and Escape closes it, handing focus back to the bubble
     page.keyboard.press("Escape")
@@ -382,7 +372,7 @@ def test_ask_about_a_tour_opens_the_support_room_with_the_tour_attached(
     expect(dialog.get_by_role("log").locator(".chat-msg")).to_have_attribute(
         "data-id", re.compile(r"^\d+$")
     )
-    screenshot(page, "chat-support-tour.png")
+    save_screenshot(page, "chat-support-tour.png")
 
 
 def test_staff_see_a_support_room_named_by_its_traveller(

@@ -9,8 +9,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from chat import services as chat_services
 from chat.models import ChatRoom
-from tests.browser.conftest import off_loop
-from tests.browser.test_bell import SCREENSHOTS
+from tests.browser.conftest import off_loop, save_screenshot
 from tests.browser.test_pages import PASSWORD, sign_in
 from tests.conftest import DaphneServer, api_client_for
 from tests.factories import BookingFactory, DepartureFactory, TourFactory
@@ -138,8 +137,7 @@ def test_a_new_support_question_appears_live_and_a_reply_ends_the_wait(
         assert room.messages.filter(sender=staff_member).count() == 1
 
         page.wait_for_timeout(200)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "staff-inbox.png"))
+        save_screenshot(page, "staff-inbox.png")
     finally:
         context.close()
 
