@@ -62,6 +62,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close()  # refused at the handshake (HTTP 403)
             return
         await self.accept()
+        realtime.bind_event_loop(asyncio.get_running_loop())
         self._counted = True
         metrics.WS_CONNECTIONS.inc()
         metrics.WS_CONNECTS.inc()

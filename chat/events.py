@@ -1,5 +1,8 @@
 """Chat events: what each action tells whom. Sent through travelsite.realtime on commit."""
 
+import asyncio
+
+from channels.db import database_sync_to_async
 from django.db import transaction
 
 from chat import selectors
@@ -26,23 +29,46 @@ def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
             {"type": "support_message", "room": room_shape(message.room), "message": shape},
         )
 
-    def send_unread_counts() -> None:
-        counts = selectors.unread_counts_for_room(
-            room_id=room_id, exclude_user_id=message.sender_id
-        )
-        realtime.send_each_on_commit(
-            [
-                (
-                    [realtime.user_group(user_id)],
-                    {"type": "unread", "roomId": room_id, "unreadCount": count},
-                )
-                for user_id, count in counts.items()
-            ],
-            unless_joined=room_id,
-        )
+    transaction.on_commit(lambda: unread_counts_changed(room_id), robust=True)
 
-    # Counted after commit, so the counts include this message.
-    transaction.on_commit(send_unread_counts, robust=True)
+
+#: Rooms whose `unread` push is already scheduled in this process.
+_unread_pending: set[int] = set()
+#: How long a room's `unread` pushes are gathered: a busy room costs one push per window, not
+#: one per message (the counts are read once, when the push goes out).
+UNREAD_COALESCE_SECONDS = 0.3
+
+
+def unread_counts_changed(room_id: int) -> None:
+    """Tell the room's participants' other sockets their unread counts, soon and coalesced."""
+    if room_id in _unread_pending:
+        return
+    _unread_pending.add(room_id)
+    if not realtime.run_soon(_send_unread_counts_later(room_id)):
+        _unread_pending.discard(room_id)  # no server loop (tests, scripts): at once
+        send_unread_counts(room_id)
+
+
+async def _send_unread_counts_later(room_id: int) -> None:
+    await asyncio.sleep(UNREAD_COALESCE_SECONDS)
+    _unread_pending.discard(room_id)
+    counts = await database_sync_to_async(selectors.unread_counts_for_room)(room_id=room_id)
+    await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
+
+
+def send_unread_counts(room_id: int) -> None:
+    counts = selectors.unread_counts_for_room(room_id=room_id)
+    realtime.send_each(_unread_batch(room_id, counts), unless_joined=room_id)
+
+
+def _unread_batch(room_id: int, counts: dict[int, int]) -> realtime.Batch:
+    return [
+        (
+            [realtime.user_group(user_id)],
+            {"type": "unread", "roomId": room_id, "unreadCount": count},
+        )
+        for user_id, count in counts.items()
+    ]
 
 
 def read_marker_moved(*, user_id: int, room_id: int, message_id: int, unread_count: int) -> None:

@@ -139,11 +139,24 @@ async def typing_announce(change: TypingChange) -> None:
     await realtime.asend([realtime.room_group(change.room_id)], event)
 
 
+async def _typing_stopped_and_announced(*, user_id: int, room_id: int) -> None:
+    try:
+        change = await typing_stopped(user_id=user_id, room_id=room_id)
+        if change is not None:
+            await typing_announce(change)
+    except Exception:
+        logger.warning(
+            "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
+        )
+
+
 def typing_stopped_by_message(*, user_id: int, room_id: int) -> None:
     """A sent message ends its sender's typing (call after the message is committed).
 
     Sync, for chat.services.message_send; never raises (typing is best effort).
     """
+    if realtime.run_soon(_typing_stopped_and_announced(user_id=user_id, room_id=room_id)):
+        return
     try:
         change = typing_state().stop_sync(room_id=room_id, user_id=user_id)
         if change is not None:

@@ -59,13 +59,18 @@ def test_database_url_selects_postgresql_with_psycopg_pool_and_no_persistent_con
     assert loaded["conn_max_age"] == 0
 
 
-def test_redis_url_selects_the_redis_layer_with_a_sized_pool() -> None:
+def test_redis_url_selects_the_redis_pubsub_layer_with_a_sized_pool() -> None:
     loaded = settings_under({"REDIS_URL": "redis://cache.internal:6380/3"})
-    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["layer"] == "travelsite.channel_layer.ResilientPubSubChannelLayer"
     hosts = loaded["layer_hosts"]
     assert isinstance(hosts, list)
     assert hosts[0]["address"] == "redis://cache.internal:6380/3"
     assert hosts[0]["max_connections"] >= 500
+
+
+def test_the_list_based_redis_layer_can_be_chosen() -> None:
+    loaded = settings_under({"REDIS_URL": "redis://cache.internal:6380/3", "CHANNEL_LAYER": "core"})
+    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
 
 
 def test_hosts_origins_secret_and_debug_come_from_the_environment() -> None:

@@ -7,6 +7,7 @@ readable). Consumers only forward the pre-encoded text to their socket.
 """
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -87,8 +88,66 @@ async def asend_each(batch: Batch, **meta: Any) -> None:
         await asyncio.gather(*(one(group, message) for group, message in chunk))
 
 
+# --- Sending from sync code (services) -------------------------------------------------------
+# In a server process, services run in Channels' database thread while the sockets live on the
+# event loop. Waiting there for every group send would hold the one database thread hostage to
+# Redis round trips, so once a socket has bound the loop, sync sends are queued to one sender
+# task on it and the service returns at once. One task keeps them in the order they were sent
+# (a room's messages stay in order). Elsewhere (tests, scripts, workers) sends are made in place.
+
+_loop: asyncio.AbstractEventLoop | None = None
+_outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]] | None" = None
+
+
+def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Route this process' sync sends through `loop` (called by each socket; once is enough)."""
+    global _loop, _outbox
+    if _loop is loop:
+        return
+    _loop = loop
+    _outbox = asyncio.Queue()
+    loop.create_task(_deliver_outbox(_outbox))
+
+
+async def _deliver_outbox(outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]]") -> None:
+    while True:
+        batch, meta = await outbox.get()
+        await asend_each(batch, **meta)
+
+
+def _bound_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
+    """The bound loop, if it runs and this is not its thread."""
+    loop = _loop
+    if loop is None or not loop.is_running() or loop.is_closed():
+        return None
+    try:
+        if asyncio.get_running_loop() is loop:
+            return None
+    except RuntimeError:
+        pass
+    return loop
+
+
+def run_soon(coroutine: Any) -> bool:
+    """Run `coroutine` on the bound loop without waiting; False (and closed) when none is bound."""
+    loop = _bound_loop_elsewhere()
+    if loop is None:
+        coroutine.close()
+        return False
+    # A fresh context: the caller's (Channels' database thread) would make the task look as if
+    # it ran inside that thread, and its own database calls would then refuse to run.
+    loop.call_soon_threadsafe(loop.create_task, coroutine, context=contextvars.Context())
+    return True
+
+
 def send_each(batch: Batch, **meta: Any) -> None:
-    """Send each event of `batch` to its groups now, in one trip into the event loop."""
+    """Send each event of `batch` to its groups: queued to the bound loop, or now."""
+    loop = _bound_loop_elsewhere()
+    if loop is not None and _outbox is not None:
+        loop.call_soon_threadsafe(
+            _outbox.put_nowait, (list(batch), meta), context=contextvars.Context()
+        )
+        return
     async_to_sync(asend_each)(batch, **meta)
 
 

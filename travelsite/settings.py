@@ -99,7 +99,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
 
-if REDIS_URL:
+# The pub/sub layer (default) publishes an event once per group and fans it out to the
+# process's own sockets in memory: one Redis command per group send instead of several per
+# recipient (bench/README.md). The list-based layer ("core") keeps per-channel inboxes in Redis
+# with a capacity; either way delivery is at most once and clients fill gaps with `sync`.
+CHANNEL_LAYER_KIND: str = env.str("CHANNEL_LAYER", default="pubsub")
+if REDIS_URL and CHANNEL_LAYER_KIND == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "travelsite.channel_layer.ResilientPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                    }
+                ],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="travelsite"),
+            },
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -274,12 +294,28 @@ SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 NOTIFICATION_EMAIL_DELAY_SECONDS: int = env.int("NOTIFICATION_EMAIL_DELAY_SECONDS", default=600)
 
 # --- Logging ----------------------------------------------------------------------------------
+# LOG_FORMAT=plain (default, for people reading a terminal) or json (one JSON object per line,
+# travelsite/logging.py, for a log collector). Log ids, never message contents or tokens.
+
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "travelsite.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's defaults give "django" its own DEBUG-only console handler (a second, plain
+        # copy of each line) and mail_admins: everything goes through the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts import services
 from travelsite import ratelimit
 from travelsite.api import StrictCharField, request_user
+from travelsite.openapi import RETRY_AFTER, errors
 from travelsite.throttling import client_ip
 
 
@@ -25,7 +26,11 @@ class TokenCreateApi(APIView):
 
     @extend_schema(
         request=TokenInput,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            **errors(400, 413, 429),
+        },
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -46,7 +51,8 @@ class TokenCreateApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={204: None},
+        responses={204: None, **errors(401, 413, 429)},
+        parameters=[RETRY_AFTER],
         description="Revoke the caller's token: REST calls with it get 401 and its sockets close.",
     )
     def delete(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from chat.presence_ws import presence_visible_to
 from presence.selectors import presence_of
 from travelsite.api import request_user
+from travelsite.openapi import ApiSchema, errors
 
 MAX_ID = 2**63 - 1
 
@@ -39,6 +40,8 @@ class PresenceDoc(serializers.Serializer):
 
 
 class UserPresenceApi(APIView):
+    schema = ApiSchema()
+
     @extend_schema(
         operation_id="user_presence",
         summary="A user's presence",
@@ -47,7 +50,7 @@ class UserPresenceApi(APIView):
             "share a room with (and themselves); staff see everyone; anyone else is 404, "
             "exactly as for an id that does not exist."
         ),
-        responses={200: PresenceDoc},
+        responses={200: PresenceDoc, **errors(401, 404)},
     )
     def get(self, request: Request, user_id: int) -> Response:
         viewer = request_user(request)

@@ -13,6 +13,7 @@ from chat import selectors, services
 from chat.models import ChatRoom
 from chat.shapes import message_shape, room_shape
 from travelsite.api import StrictCharField, request_user
+from travelsite.openapi import RETRY_AFTER, WRITE_ERRORS, ApiSchema, errors
 
 MAX_ID = 2**63 - 1
 
@@ -82,6 +83,8 @@ class RoomDoc(serializers.Serializer):
 
 
 class RoomListCreateApi(APIView):
+    schema = ApiSchema()
+
     class RoomListQuery(serializers.Serializer):
         waiting = serializers.BooleanField(required=False, default=False)
 
@@ -96,6 +99,21 @@ class RoomListCreateApi(APIView):
             max_length=1000,
         )
 
+    class RoomCreateDoc(RoomCreateInput):
+        # The body as documented. The view reads `topic` itself, only for `kind: "support"`
+        # (400 when malformed there), so any JSON is accepted.
+        topic = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text=(
+                'Support rooms: what the traveller asks about, `{"type": "tour" or "booking", '
+                '"id": ...}`; ignored for other kinds.'
+            ),
+        )
+
+        class Meta:
+            ref_name = "RoomCreateInput"
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -104,7 +122,10 @@ class RoomListCreateApi(APIView):
                 description="Staff: support rooms waiting for a staff answer, oldest first.",
             )
         ],
-        responses=inline_serializer("RoomList", {"results": RoomDoc(many=True)}),
+        responses={
+            200: inline_serializer("RoomList", {"results": RoomDoc(many=True)}),
+            **errors(400, 401, 403),
+        },
     )
     def get(self, request: Request) -> Response:
         user = request_user(request)
@@ -119,12 +140,15 @@ class RoomListCreateApi(APIView):
         return Response({"results": [room_shape(room) for room in rooms]})
 
     @extend_schema(
-        request=RoomCreateInput,
-        responses={201: RoomDoc, 200: RoomDoc},
+        request=RoomCreateDoc,
+        responses={201: RoomDoc, 200: RoomDoc, **errors(*WRITE_ERRORS, 403, 404)},
+        parameters=[RETRY_AFTER],
         description=(
             "`{name}` joins (staff: creates) a public room; `{kind: 'support'}` gives the caller "
             "their support room; `{kind: 'direct', userId}` the direct room with that user; "
-            "staff create group rooms with `{name, kind: 'group', memberIds}`."
+            "staff create group rooms with `{name, kind: 'group', memberIds}`; "
+            "`{kind: 'support', topic: {type, id}}` also records a tour or one of the "
+            "caller's bookings as what the support room is about."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -173,6 +197,8 @@ class RoomListCreateApi(APIView):
 
 
 class MessageListCreateApi(APIView):
+    schema = ApiSchema()
+
     class MessageListQuery(serializers.Serializer):
         roomId = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         before = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
@@ -192,10 +218,13 @@ class MessageListCreateApi(APIView):
 
     @extend_schema(
         parameters=[MessageListQuery],
-        responses=inline_serializer(
-            "MessagePage",
-            {"results": MessageDoc(many=True), "hasMore": serializers.BooleanField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "MessagePage",
+                {"results": MessageDoc(many=True), "hasMore": serializers.BooleanField()},
+            ),
+            **errors(400, 401, 404),
+        },
     )
     def get(self, request: Request) -> Response:
         user = request_user(request)
@@ -217,12 +246,19 @@ class MessageListCreateApi(APIView):
         request=inline_serializer(
             "MessageCreate",
             {
-                "roomId": serializers.IntegerField(),
-                "message": serializers.CharField(),
-                "clientId": serializers.CharField(required=False),
+                "roomId": serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                "message": serializers.CharField(
+                    help_text="1-4,000 characters once trimmed; stored exactly as typed."
+                ),
+                "clientId": serializers.CharField(
+                    required=False,
+                    max_length=services.CLIENT_ID_MAX_CHARS,
+                    help_text="The sender's id for the message, to resend it safely.",
+                ),
             },
         ),
-        responses={201: MessageDoc, 200: MessageDoc},
+        responses={201: MessageDoc, 200: MessageDoc, **errors(*WRITE_ERRORS, 403, 404)},
+        parameters=[RETRY_AFTER],
         description="A repeated `clientId` from the same user answers 200 with the stored message.",
     )
     def post(self, request: Request) -> Response:

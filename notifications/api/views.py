@@ -20,6 +20,7 @@ from notifications.api.serializers import (
     validate_json_object,
 )
 from travelsite.api import request_user
+from travelsite.openapi import RETRY_AFTER, WRITE_ERRORS, ApiSchema, errors
 
 
 def _ids_or_all(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +35,7 @@ class NotificationsApi(APIView):
     """The caller's notifications: list, mark read, delete; staff also send."""
 
     permission_classes = [IsAuthenticated]
+    schema = ApiSchema()
 
     class NotificationListQuery(serializers.Serializer):
         unread = serializers.BooleanField(required=False, default=False)
@@ -71,14 +73,17 @@ class NotificationsApi(APIView):
         operation_id="notifications_list",
         summary="The caller's notifications, newest first",
         parameters=[NotificationListQuery],
-        responses=inline_serializer(
-            "NotificationList",
-            {
-                "results": NotificationOutput(many=True),
-                "unreadCount": serializers.IntegerField(),
-                "hasMore": serializers.BooleanField(),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "NotificationList",
+                {
+                    "results": NotificationOutput(many=True),
+                    "unreadCount": serializers.IntegerField(),
+                    "hasMore": serializers.BooleanField(),
+                },
+            ),
+            **errors(400, 401),
+        },
     )
     def get(self, request: Request) -> Response:
         query = self.NotificationListQuery(data=request.query_params)
@@ -107,8 +112,10 @@ class NotificationsApi(APIView):
         responses={
             201: inline_serializer(
                 "NotificationSendResult", {"created": serializers.IntegerField()}
-            )
+            ),
+            **errors(*WRITE_ERRORS, 403),
         },
+        parameters=[RETRY_AFTER],
     )
     def post(self, request: Request) -> Response:
         if not request_user(request).is_staff:
@@ -137,10 +144,14 @@ class NotificationsApi(APIView):
         operation_id="notifications_mark_read",
         summary="Mark the caller's notifications read",
         request=NotificationMarkReadInput,
-        responses=inline_serializer(
-            "NotificationMarkReadResult",
-            {"updated": serializers.IntegerField(), "unreadCount": serializers.IntegerField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "NotificationMarkReadResult",
+                {"updated": serializers.IntegerField(), "unreadCount": serializers.IntegerField()},
+            ),
+            **errors(*WRITE_ERRORS),
+        },
+        parameters=[RETRY_AFTER],
     )
     def patch(self, request: Request) -> Response:
         data = self.NotificationMarkReadInput(data=request.data)
@@ -160,10 +171,14 @@ class NotificationsApi(APIView):
             "that are not the caller's are ignored and not counted."
         ),
         request=NotificationDeleteInput,
-        responses=inline_serializer(
-            "NotificationDeleteResult",
-            {"deleted": serializers.IntegerField(), "unreadCount": serializers.IntegerField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "NotificationDeleteResult",
+                {"deleted": serializers.IntegerField(), "unreadCount": serializers.IntegerField()},
+            ),
+            **errors(*WRITE_ERRORS),
+        },
+        parameters=[RETRY_AFTER],
     )
     def delete(self, request: Request) -> Response:
         data = self.NotificationDeleteInput(data=request.data)
@@ -202,12 +217,16 @@ class NotificationPreferencesApi(APIView):
             child=NotificationPreferenceItemInput(), allow_empty=False, max_length=20
         )
 
-    @extend_schema(responses=_PREFERENCE_LIST)
+    @extend_schema(responses={200: _PREFERENCE_LIST, **errors(401)})
     def get(self, request: Request) -> Response:
         user = request_user(request)
         return Response({"results": selectors.notification_preferences(user_id=user.pk)})
 
-    @extend_schema(request=NotificationPreferencesInput, responses=_PREFERENCE_LIST)
+    @extend_schema(
+        request=NotificationPreferencesInput,
+        responses={200: _PREFERENCE_LIST, **errors(*WRITE_ERRORS)},
+        parameters=[RETRY_AFTER],
+    )
     def put(self, request: Request) -> Response:
         data = self.NotificationPreferencesInput(data=request.data)
         data.is_valid(raise_exception=True)

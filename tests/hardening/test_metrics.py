@@ -74,20 +74,28 @@ def test_stored_messages_are_counted(client: Client) -> None:
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_open_sockets_are_counted_by_the_server(daphne_server: DaphneServer) -> None:
+def test_open_sockets_are_counted_by_the_server(daphne_factory: Any) -> None:
+    import time
     import urllib.request
 
-    staff = StaffFactory.create()
-    token = token_for(staff)
+    server: DaphneServer = daphne_factory()  # its own process: no other test's sockets
+    token = token_for(StaffFactory.create())
 
-    def scrape() -> str:
+    def open_sockets() -> float:
         request = urllib.request.Request(
-            f"{daphne_server.url}/metrics", headers={"Authorization": f"Token {token}"}
+            f"{server.url}/metrics", headers={"Authorization": f"Token {token}"}
         )
         with urllib.request.urlopen(request, timeout=5) as response:
-            return str(response.read().decode())
+            return metric_value(response.read().decode(), "travelsite_ws_connections")
 
-    base = metric_value(scrape(), "travelsite_ws_connections")
-    with open_socket(daphne_server.ws_url, token=token_for(UserFactory.create())) as ws:
+    def eventually(expected: float) -> float:
+        deadline = time.monotonic() + 5
+        while (value := open_sockets()) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return value
+
+    assert open_sockets() == 0
+    with open_socket(server.ws_url, token=token_for(UserFactory.create())) as ws:
         ping(ws)
-        assert metric_value(scrape(), "travelsite_ws_connections") == base + 1
+        assert open_sockets() == 1
+    assert eventually(0) == 0

@@ -9,11 +9,15 @@ from rest_framework.views import APIView
 from travel import selectors, services
 from travel.api.serializers import BookingOutput, TourOutput
 from travelsite.api import request_user
+from travelsite.openapi import RETRY_AFTER, WRITE_ERRORS, ApiSchema, errors
 
 
 class TourListApi(APIView):
     @extend_schema(
-        responses=inline_serializer("TourList", {"results": TourOutput(many=True)}),
+        responses={
+            200: inline_serializer("TourList", {"results": TourOutput(many=True)}),
+            **errors(401),
+        },
     )
     def get(self, request: Request) -> Response:
         return Response({"results": TourOutput(selectors.tour_list(), many=True).data})
@@ -29,13 +33,20 @@ class BookingListCreateApi(APIView):
         )
 
     @extend_schema(
-        responses=inline_serializer("BookingList", {"results": BookingOutput(many=True)}),
+        responses={
+            200: inline_serializer("BookingList", {"results": BookingOutput(many=True)}),
+            **errors(401),
+        },
     )
     def get(self, request: Request) -> Response:
         bookings = selectors.booking_list(user=request_user(request))
         return Response({"results": BookingOutput(bookings, many=True).data})
 
-    @extend_schema(request=BookingCreateInput, responses={201: BookingOutput})
+    @extend_schema(
+        request=BookingCreateInput,
+        responses={201: BookingOutput, **errors(*WRITE_ERRORS, 404)},
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request) -> Response:
         data = self.BookingCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,11 +65,16 @@ class BookingListCreateApi(APIView):
 
 class BookingDetailApi(APIView):
     permission_classes = [IsAuthenticated]
+    schema = ApiSchema()
 
     class BookingStatusInput(serializers.Serializer):
         status = serializers.ChoiceField(choices=services.Booking.Status.choices)
 
-    @extend_schema(request=BookingStatusInput, responses=BookingOutput)
+    @extend_schema(
+        request=BookingStatusInput,
+        responses={200: BookingOutput, **errors(*WRITE_ERRORS, 403, 404)},
+        parameters=[RETRY_AFTER],
+    )
     def patch(self, request: Request, booking_id: int) -> Response:
         data = self.BookingStatusInput(data=request.data)
         data.is_valid(raise_exception=True)

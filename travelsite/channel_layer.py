@@ -1,0 +1,91 @@
+"""channels-redis' pub/sub layer, made to recover its subscriptions after Redis comes back.
+
+In channels-redis 4.3 a shard's receive loop logs connection errors and keeps polling, but once
+the connection is gone its subscriptions are not renewed, so every socket of the process would
+stay deaf after a Redis restart. Here the receive loop, after an error, opens a new connection
+and subscribes again to everything the process had subscribed to, retrying until Redis answers
+(tests/faults/test_redis_outage.py). Events published while Redis was down are lost, as with
+any at-most-once layer; clients fill the gap with `sync`.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+    _wrap_close,
+)
+from channels_redis.utils import _close_redis, decode_hosts
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_DELAY_SECONDS = 0.5
+
+
+class ResilientShard(RedisSingleShardConnection):
+    _redis: Any
+    _pubsub: Any
+    _subscribed_to: set[str]
+
+    async def _do_receiving(self) -> None:
+        while True:
+            try:
+                if self._pubsub is not None and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=0.1
+                    )
+                    self._receive_message(message)
+                elif self._pubsub is None and self._subscribed_to:
+                    await self._resubscribe()
+                else:
+                    await asyncio.sleep(0.1)
+            except (asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as error:
+                logger.warning("channel layer lost Redis (%s); resubscribing", error)
+                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+                await self._resubscribe()
+
+    async def _resubscribe(self) -> None:
+        """A new connection, subscribed to everything this shard had (or None and retry)."""
+        async with self._lock:
+            old = self._redis
+            self._redis = None
+            self._pubsub = None
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await _close_redis(old)
+            try:
+                self._ensure_redis()
+                assert self._pubsub is not None
+                if self._subscribed_to:
+                    await self._pubsub.subscribe(*self._subscribed_to)
+                logger.info("channel layer resubscribed to %d channels", len(self._subscribed_to))
+            except Exception:
+                self._redis = None
+                self._pubsub = None
+                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+
+class ResilientLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, hosts: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(hosts, *args, **kwargs)
+        self._shards = [ResilientShard(host, self) for host in decode_hosts(hosts)]
+
+
+class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
+    """RedisPubSubChannelLayer whose per-loop layers renew their subscriptions (see above)."""
+
+    def _get_layer(self) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            layer = self._layers[loop]
+        except KeyError:
+            layer = ResilientLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer
