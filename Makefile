@@ -53,3 +53,7 @@ browser-deps:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# Load benchmarks against live servers (needs the local PostgreSQL and Redis; see bench/README.md).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

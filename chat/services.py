@@ -4,6 +4,8 @@ Each checks who may do what (CONTRACT.md's room rules; what a user may not see i
 not found), writes in a transaction, and leaves the events to chat.events, sent on commit.
 """
 
+import logging
+
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -16,6 +18,8 @@ from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
 from presence.services import typing_stopped_by_message
 from travelsite import metrics, ratelimit
+
+logger = logging.getLogger(__name__)
 
 Kind = ChatRoom.Kind
 
@@ -282,6 +286,15 @@ def message_send(
             return existing, False
 
         metrics.CHAT_MESSAGES.inc()
+        logger.info(
+            "chat message stored",
+            extra={
+                "event": "chat.message",
+                "room_id": room.pk,
+                "message_id": message.pk,
+                "user_id": user.pk,
+            },
+        )
         previous_id = room.last_message_id
         room.last_message = message
         room.last_activity_at = message.created_at

@@ -5,6 +5,7 @@ commits: each recipient's sockets get `notification {notification, unreadCount}`
 who reads or deletes gets `notifications_unread {unreadCount}` on all their sockets.
 """
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from django.utils import timezone
 from notifications import events, selectors, tasks
 from notifications.models import Notification, NotificationPreference, NotificationType
 from travelsite import metrics, realtime
+
+logger = logging.getLogger(__name__)
 
 #: Recipients handled per INSERT (and per unread-count query): bounded statements and memory.
 BATCH_SIZE = 1000
@@ -136,6 +139,10 @@ def _create_batch(
         counts_as="notification",
     )
     metrics.NOTIFICATIONS_CREATED.inc(len(created))
+    logger.info(
+        "notifications created",
+        extra={"event": "notifications.created", "type": type, "count": len(created)},
+    )
     return recipient_ids
 
 

@@ -67,6 +67,10 @@ def presence_transition_persist(*, transition: Transition) -> PresenceChange | N
         logger.info("presence of deleted user %s not stored", transition.user_id)
         return None
     metrics.PRESENCE_CHANGES.inc()
+    logger.info(
+        "presence changed",
+        extra={"event": "presence", "user_id": row.user_id, "online": row.is_online},
+    )
     return PresenceChange(
         user_id=row.user_id,
         is_online=row.is_online,

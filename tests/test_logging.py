@@ -171,3 +171,21 @@ def test_an_unknown_log_format_is_refused() -> None:
     result = run_probe({"LOG_FORMAT": "xml"})
     assert result.returncode != 0
     assert "LOG_FORMAT" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_stored_message_is_logged_by_ids_never_by_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from chat import services
+    from tests.factories import StaffFactory
+
+    staff = StaffFactory.create()
+    room, _ = services.public_room_create_or_join(user=staff, name="Logged")
+    with caplog.at_level(logging.INFO, logger="chat.services"):
+        message, _ = services.message_send(user=staff, room_id=room.pk, text="a secret plan")
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "chat.message"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message_id"] == message.pk
+    assert line["room_id"] == room.pk
+    assert "a secret plan" not in json.dumps(line)

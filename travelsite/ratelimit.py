@@ -6,6 +6,7 @@ clock, so all processes agree); without REDIS_URL (development, one process) it 
 memory. Limits come from settings.RATE_LIMITS and can be changed there or by environment.
 """
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from travelsite import metrics
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit:"
 
@@ -114,6 +117,9 @@ def _verdict(rule: Limit, result: Any) -> None:
     allowed, wait = int(result[0]), float(result[1])
     if not allowed:
         metrics.RATE_LIMIT_HITS.labels(limit=rule.name).inc()
+        logger.info(
+            "rate limited", extra={"event": "rate_limited", "limit": rule.name, "wait": wait}
+        )
         raise RateLimited(rule.name, wait)
 
 

@@ -1,0 +1,794 @@
+"""Run every benchmark scenario against the baseline and the real server; print the table.
+
+    .venv/bin/python bench/run.py            # full run, about 6-8 minutes
+    .venv/bin/python bench/run.py --quick    # smoke run, about 1-2 minutes
+
+Starts, on loopback only: the `websockets` baseline (bench/baseline_server.py) and daphne
+(`travelsite.asgi:application`, a second one for the scale-out scenario) pinned to core 0, and
+runs the load generator in this process pinned to core 1. Uses only PostgreSQL database
+`travelsite_bench` and Redis db 7 (flushed at the start: it holds nothing else). See
+bench/README.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/travelsite_bench"
+REDIS_URL = "redis://127.0.0.1:6379/7"
+SERVER_CORE = "0"
+LOADGEN_CORE = 1
+
+
+# --- Servers -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cmd: list[str], pin: bool) -> list[str]:
+    return ["taskset", "-c", SERVER_CORE, *cmd] if pin else cmd
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def server_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        # The limiters still run (their Redis round trips are part of the cost per message) but
+        # never refuse: the saturated scenarios measure the transport, not the product limits.
+        "RATE_LIMIT_MESSAGES": "1000000/1000000",
+        "RATE_LIMIT_WS_FRAMES": "1000000/1000000",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def wait_until(ready: Callable[[], bool], server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited:\n{server.log.read_text(errors='replace')}")
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not start:\n{server.log.read_text(errors='replace')}")
+
+
+def start_baseline(logs: Path, pin: bool) -> Server:
+    port = free_port()
+    log = logs / f"baseline-{port}.log"
+    cmd = [PY, str(ROOT / "bench" / "baseline_server.py"), "--port", str(port)]
+    process = subprocess.Popen(
+        pinned(cmd, pin), cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    server = Server("baseline", port, process, log)
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    wait_until(ready, server)
+    return server
+
+
+def start_daphne(logs: Path, pin: bool, name: str, port: int = 0) -> Server:
+    port = port or free_port()
+    log = logs / f"{name}-{port}.log"
+    cmd = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "travelsite.asgi:application"]
+    process = subprocess.Popen(
+        pinned(cmd, pin),
+        cwd=ROOT,
+        env=server_env(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name, port, process, log)
+
+    def ready() -> bool:
+        url = f"http://127.0.0.1:{port}/healthz"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+
+    wait_until(ready, server)
+    return server
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+def setup_data(history: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [PY, str(ROOT / "bench" / "setup_data.py"), "--history", str(history)],
+        cwd=ROOT,
+        env=server_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def flush_redis() -> None:
+    import redis
+
+    assert REDIS_URL.endswith("/7")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def db_execute(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+# The fan-out rooms are every public `bench-*` room but the history one.
+CLEAR_ROOMS = (
+    "UPDATE chat_chatroom SET last_message_id = NULL WHERE kind = 'public'"
+    " AND name LIKE 'bench-%' AND name <> 'bench-history'",
+    "DELETE FROM chat_chatmessage WHERE room_id IN (SELECT id FROM chat_chatroom"
+    " WHERE kind = 'public' AND name LIKE 'bench-%' AND name <> 'bench-history')",
+)
+RESET_READ = (
+    "UPDATE chat_chatroomparticipant p SET last_read_message_id = COALESCE(r.last_message_id, 0)"
+    " FROM chat_chatroom r WHERE p.room_id = r.id AND r.kind = 'public'"
+    " AND r.name LIKE 'bench-%' AND r.name <> 'bench-history'"
+)
+
+
+def reset_fanout_rooms() -> None:
+    """Start each run with empty fan-out rooms (earlier runs' messages would change costs)."""
+    try:
+        db_execute(*CLEAR_ROOMS)
+    except Exception as error:  # a new foreign key elsewhere: keep the old messages
+        print(f"  (could not clear the fan-out rooms: {error})")
+    reset_read_markers()
+
+
+def reset_read_markers() -> None:
+    """Every participant has read everything: unread counts start from zero in each scenario."""
+    db_execute(RESET_READ)
+
+
+# --- Table ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    scenario: str
+    metric: str
+    baseline: float | None
+    ours: float | None
+    ratio: float | None
+    target: str
+    ok: bool | None
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | None, base: float | None) -> float | None:
+    if ours is None or base is None or base == 0:
+        return None
+    return ours / base
+
+
+def print_table(rows: Sequence[Row]) -> str:
+    header = ["scenario", "metric", "baseline", "ours", "ratio", "target", "pass"]
+    lines = [
+        [
+            r.scenario,
+            r.metric,
+            fmt(r.baseline),
+            fmt(r.ours),
+            "-" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.target,
+            "-" if r.ok is None else ("PASS" if r.ok else "FAIL"),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for line in lines:
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+    text = "\n".join(out)
+    print(text)
+    return text
+
+
+# --- Scenarios -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    quick: bool
+    fixed_s: float
+    saturated_s: float
+    idle_n: int
+    big_n: int
+    history_samples: int
+    senders: int
+    settle_max_s: float
+
+
+class Bench:
+    def __init__(
+        self, cfg: Config, data: dict[str, Any], base: Server, ours: Server, logs: Path, pin: bool
+    ) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.base = base
+        self.ours = ours
+        self.daphnes = [ours]
+        self.logs = logs
+        self.pin = pin
+        self.rows: list[Row] = []
+        self.raw: dict[str, Any] = {}
+        self.restarts: list[str] = []
+
+    def guarded(self, key: str, step: Callable[[], None]) -> None:
+        """Run one scenario; a scenario the server cannot complete is a FAIL row, not the end."""
+        try:
+            step()
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"[:90]
+            print(f"    {key} did not complete: {reason}", flush=True)
+            self.raw.setdefault("failed", {})[key] = reason
+            self.rows.append(Row(key, f"did not complete ({reason})", None, None, None, "-", False))
+            self.quiet_or_restart(f"after failed {key}", force=True)
+
+    def quiet_or_restart(self, before: str, force: bool = False) -> None:
+        """A server still working off an earlier scenario's backlog is restarted (Redis db 7
+        flushed), so every scenario starts from an idle process."""
+        pids = [d.pid for d in self.daphnes]
+        took = asyncio.run(loadgen.settle(pids, limit_s=self.cfg.settle_max_s))
+        if took < self.cfg.settle_max_s and not force:
+            return
+        print(f"    (daphne still busy {took:.0f} s later: restarting it before {before})")
+        self.restarts.append(before)
+        for server in self.daphnes:
+            server.stop()
+        flush_redis()
+        for server in self.daphnes:
+            fresh = start_daphne(self.logs, self.pin, server.name, port=server.port)
+            server.process, server.log = fresh.process, fresh.log
+
+    def _specs(
+        self, server: Server, token_list: Sequence[str | None], rooms: Sequence[int], per: int
+    ) -> list[tuple[str, str | None, int, str]]:
+        return [
+            (server.ws_url, token_list[i], rooms[i // per], "all") for i in range(per * len(rooms))
+        ]
+
+    def _fanout(
+        self,
+        server: Server,
+        real: bool,
+        rooms: Sequence[int],
+        per: int,
+        rate: float | None,
+        duration: float,
+        extra_pids: Sequence[int] = (),
+        sub_specs: list[tuple[str, str | None, int, str]] | None = None,
+    ) -> dict[str, Any]:
+        subs: list[str | None] = (
+            list(self.data["subs"]) if real else [None] * len(self.data["subs"])
+        )
+        senders: list[str | None] = (
+            list(self.data["senders"][: self.cfg.senders]) if real else [None] * self.cfg.senders
+        )
+        # Both servers share the server core: wait for (or restart) a daphne still busy with an
+        # earlier backlog before measuring either of them.
+        self.quiet_or_restart(f"{server.name} {len(sub_specs or []) or per * len(rooms)} subs")
+        if real:
+            reset_read_markers()
+        specs = sub_specs or self._specs(server, subs, rooms, per)
+        return asyncio.run(
+            loadgen.fanout(
+                sub_specs=specs,
+                sender_specs=[(server.ws_url, t) for t in senders],
+                rooms=rooms,
+                rate=rate,
+                duration=duration,
+                server_pids=[server.pid, *extra_pids],
+                tag=f"{server.name}-{len(specs)}",
+            )
+        )
+
+    def _both(self, name: str, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        print(f"- {name}: baseline ...", flush=True)
+        b = self._fanout(self.base, False, **kwargs)
+        print(f"- {name}: travelsite ...", flush=True)
+        o = self._fanout(self.ours, True, **kwargs)
+        self.raw[name] = {"baseline": b, "ours": o}
+        for who, r in (("baseline", b), ("ours", o)):
+            print(
+                f"    {who}: sent {r['sent']} acked {r['acked']} delivered {r['deliveries']}"
+                f"/{r['expected']} lost {r['lost']} errors {r['errors']} p50/p99"
+                f" {fmt(r['latency_ms']['p50'])}/{fmt(r['latency_ms']['p99'])} ms,"
+                f" {fmt(r['deliveries_per_s'])} deliveries/s, server"
+                f" {fmt(r['server_cpu_us_per_delivery'])} us/delivery, loadgen CPU"
+                f" {fmt(r['loadgen_cpu_pct'])}%",
+                flush=True,
+            )
+        return b, o
+
+    def latency_rows(self, name: str, b: dict[str, Any], o: dict[str, Any], limit: float) -> None:
+        bp50, op50 = b["latency_ms"]["p50"], o["latency_ms"]["p50"]
+        bp99, op99 = b["latency_ms"]["p99"], o["latency_ms"]["p99"]
+        self.rows.append(Row(name, "p50 ms", bp50, op50, ratio(op50, bp50), "info", None))
+        r99 = ratio(op99, bp99)
+        ok = r99 is not None and r99 <= limit and o["lost"] == 0
+        self.rows.append(Row(name, "p99 ms", bp99, op99, r99, f"<= {limit:g}x", ok))
+
+    def keeps_up_row(self, name: str, b: dict[str, Any], o: dict[str, Any]) -> None:
+        # Keeps up: nothing lost, less than 1 s of traffic queued when sending stops, and the
+        # last quarter's median latency within 2x (+50 ms) of the first quarter's.
+        def keeps(r: dict[str, Any]) -> bool:
+            early, late = r["early_p50_ms"] or 0, r["late_p50_ms"] or 0
+            return bool(
+                r["lost"] == 0
+                and (r["backlog_end_s"] or 0) < 1.0
+                and late <= max(2 * early, early + 50)
+            )
+
+        self.rows.append(
+            Row(
+                name,
+                "late p50 ms (drift)",
+                b["late_p50_ms"],
+                o["late_p50_ms"],
+                ratio(o["late_p50_ms"], b["late_p50_ms"]),
+                "keeps up",
+                keeps(o),
+            )
+        )
+
+    def throughput_rows(self, name: str, b: dict[str, Any], o: dict[str, Any]) -> None:
+        bd, od = b["deliveries_per_s"], o["deliveries_per_s"]
+        r = ratio(od, bd)
+        ok = r is not None and r >= 0.25 and o["lost"] == 0 and not o["errors"]
+        self.rows.append(Row(name, "deliveries/s", bd, od, r, ">= 0.25x, 0 lost", ok))
+        self.rows.append(
+            Row(name, "messages stored/s", b["acks_per_s"], o["acks_per_s"], None, "info", None)
+        )
+        bu, ou = b["server_cpu_us_per_delivery"], o["server_cpu_us_per_delivery"]
+        self.rows.append(Row(name, "server CPU us/delivery", bu, ou, ratio(ou, bu), "info", None))
+        self.rows.append(
+            Row(
+                name,
+                "loadgen CPU % of a core",
+                b["loadgen_cpu_pct"],
+                o["loadgen_cpu_pct"],
+                None,
+                "info",
+                None,
+            )
+        )
+        self.rows.append(
+            Row(name, "undelivered after drain", b["lost"], o["lost"], None, "0", o["lost"] == 0)
+        )
+
+    # The scenarios, in run order ------------------------------------------------------------
+
+    def idle(self) -> None:
+        n = self.cfg.idle_n
+        name = f"idle {n} sockets"
+        print(f"- {name}: baseline ...", flush=True)
+        b = asyncio.run(
+            loadgen.idle(url=self.base.ws_url, tokens=[None] * n, server_pid=self.base.pid)
+        )
+        print(f"    baseline: {b}", flush=True)
+        print(f"- {name}: travelsite ...", flush=True)
+        o = asyncio.run(
+            loadgen.idle(
+                url=self.ours.ws_url, tokens=self.data["idle"][:n], server_pid=self.ours.pid
+            )
+        )
+        print(f"    travelsite: {o}", flush=True)
+        self.raw["idle"] = {"baseline": b, "ours": o}
+        bk, ok_ = b["kib_per_connection"], o["kib_per_connection"]
+        r = ratio(ok_, bk)
+        good = r is not None and r <= 2.5 and o["signed_in"] == n
+        self.rows.append(Row(name, "KiB RSS per connection", bk, ok_, r, "<= 2.5x", good))
+        self.rows.append(
+            Row(name, "connects/s", b["connects_per_s"], o["connects_per_s"], None, "info", None)
+        )
+        self.rows.append(
+            Row(
+                name,
+                "server CPU ms per connect",
+                b["server_cpu_ms_per_connect"],
+                o["server_cpu_ms_per_connect"],
+                None,
+                "info",
+                None,
+            )
+        )
+
+    def fanout_100(self) -> None:
+        room = self.data["rooms"]["bench-100"]
+        b, o = self._both(
+            "fan-out 100 @20/s", rooms=[room], per=100, rate=20.0, duration=self.cfg.fixed_s
+        )
+        self.latency_rows("fan-out 100 @20/s", b, o, 2.0)
+
+    def fanout_big(self) -> None:
+        n = self.cfg.big_n
+        name = f"fan-out {n} @20/s"
+        room = self.data["rooms"]["bench-500"]
+        b, o = self._both(name, rooms=[room], per=n, rate=20.0, duration=self.cfg.fixed_s)
+        self.latency_rows(name, b, o, 3.0)
+        self.keeps_up_row(name, b, o)
+
+    def saturated_100(self) -> None:
+        room = self.data["rooms"]["bench-100"]
+        name = "saturated 1x100"
+        b, o = self._both(name, rooms=[room], per=100, rate=None, duration=self.cfg.saturated_s)
+        self.throughput_rows(name, b, o)
+
+    def saturated_10x10(self) -> None:
+        rooms = [self.data["rooms"][f"bench-r{i}"] for i in range(10)]
+        name = "saturated 10x10"
+        b, o = self._both(name, rooms=rooms, per=10, rate=None, duration=self.cfg.saturated_s)
+        self.throughput_rows(name, b, o)
+
+    def history(self) -> None:
+        self.quiet_or_restart("history")
+        h = self.data["history"]
+        name = f"history {h['count']:,} msgs"
+        conn = http.client.HTTPConnection("127.0.0.1", self.ours.port, timeout=30)
+        headers = {"Authorization": f"Token {self.data['historyToken']}"}
+
+        def sample(query: str) -> dict[str, Any]:
+            times: list[float] = []
+            bad = 0
+            for i in range(self.cfg.history_samples + 10):
+                started = time.perf_counter()
+                conn.request(
+                    "GET", f"/api/chat/messages?roomId={h['room']}&limit=50{query}", headers=headers
+                )
+                response = conn.getresponse()
+                body = response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status != 200 or len(json.loads(body)["results"]) != 50:
+                    bad += 1
+                if i >= 10:  # the first ten warm up
+                    times.append(elapsed)
+            return {**loadgen.summarize(times), "bad": bad}
+
+        print(f"- {name} ...", flush=True)
+        newest = sample("")
+        at100k = sample(f"&before={h['before100k']}")
+        at900k = sample(f"&before={h['before900k']}")
+        conn.close()
+        self.raw["history"] = {"newest": newest, "before100k": at100k, "before900k": at900k}
+        print(f"    {self.raw['history']}", flush=True)
+        for label, s in (("newest", newest), ("depth 100k", at100k), ("depth 900k", at900k)):
+            ok = s["p99"] is not None and s["p99"] <= 10.0 and s["bad"] == 0
+            self.rows.append(Row(name, f"{label} p99 ms", None, s["p99"], None, "<= 10 ms", ok))
+        for label, s in (("depth 100k", at100k), ("depth 900k", at900k)):
+            r = ratio(s["p50"], newest["p50"])
+            self.rows.append(
+                Row(
+                    name,
+                    f"{label} p50 ms vs newest",
+                    newest["p50"],
+                    s["p50"],
+                    r,
+                    "<= 1.2x" if label == "depth 900k" else "info",
+                    (r is not None and r <= 1.2) if label == "depth 900k" else None,
+                )
+            )
+
+    def scale_out(self, second: Server) -> None:
+        room = self.data["rooms"]["bench-100"]
+        subs = self.data["subs"][:100]
+        specs = [
+            (
+                (self.ours if i % 2 == 0 else second).ws_url,
+                subs[i],
+                room,
+                "same" if i % 2 == 0 else "cross",
+            )
+            for i in range(100)
+        ]
+        name = "scale-out 2 procs, 100 subs"
+        print(f"- {name} @20/s ...", flush=True)
+        fixed = self._fanout(
+            self.ours,
+            True,
+            rooms=[room],
+            per=100,
+            rate=20.0,
+            duration=self.cfg.fixed_s,
+            extra_pids=[second.pid],
+            sub_specs=specs,
+        )
+        print(f"- {name} saturated ...", flush=True)
+        sat = self._fanout(
+            self.ours,
+            True,
+            rooms=[room],
+            per=100,
+            rate=None,
+            duration=self.cfg.saturated_s,
+            extra_pids=[second.pid],
+            sub_specs=specs,
+        )
+        self.raw["scale-out"] = {"fixed": fixed, "saturated": sat}
+        for label, res in (("fixed", fixed), ("saturated", sat)):
+            print(
+                f"    {label}: delivered {res['deliveries']}/{res['expected']} lost {res['lost']}"
+                f" by label {json.dumps(res['latency_ms_by_label'])}"
+                f" {fmt(res['deliveries_per_s'])} deliveries/s cpu {res['server_cpu_by_pid']}",
+                flush=True,
+            )
+        single = self.raw.get("fan-out 100 @20/s", {}).get("ours", {}).get("latency_ms", {})
+        cross = fixed["latency_ms_by_label"].get("cross", {}).get("p99")
+        r = ratio(cross, single.get("p99"))
+        self.rows.append(
+            Row(
+                name,
+                "cross-process p99 ms vs 1 proc",
+                single.get("p99"),
+                cross,
+                r,
+                "<= 1.5x",
+                r is not None and r <= 1.5 and fixed["lost"] == 0,
+            )
+        )
+        one = self.raw.get("saturated 1x100", {}).get("ours", {}).get("deliveries_per_server_cpu_s")
+        two = sat["deliveries_per_server_cpu_s"]
+        r2 = ratio(two, one)
+        self.rows.append(
+            Row(
+                name,
+                "deliveries per server CPU-s vs 1 proc",
+                one,
+                two,
+                r2,
+                ">= 0.8x",
+                r2 is not None and r2 >= 0.8 and sat["lost"] == 0,
+            )
+        )
+        self.rows.append(
+            Row(
+                name,
+                "deliveries/s (2 procs, saturated)",
+                None,
+                sat["deliveries_per_s"],
+                None,
+                "info",
+                None,
+            )
+        )
+
+
+SCENARIOS = [
+    "idle",
+    "fanout100",
+    "fanout500",
+    "saturated100",
+    "saturated10x10",
+    "history",
+    "scaleout",
+]
+
+
+def machine_notes(pin: bool) -> str:
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {os.cpu_count()} cores ({cpu});"
+        f" Python {platform.python_version()}; "
+        + (
+            f"servers on core {SERVER_CORE}, loadgen on core {LOADGEN_CORE}"
+            if pin
+            else "not pinned"
+        )
+        + "; PostgreSQL and Redis local, unpinned"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (about 1-2 min)")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument(
+        "--history", type=int, default=1_000_000, help="messages in the history room"
+    )
+    parser.add_argument("--senders", type=int, default=16, help="sender sockets (one user each)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    parser.add_argument(
+        "--profile",
+        help="py-spy record the daphne process during 'saturated 1x100' into this directory",
+    )
+    args = parser.parse_args()
+    cfg = Config(
+        quick=args.quick,
+        fixed_s=4.0 if args.quick else 15.0,
+        saturated_s=4.0 if args.quick else 10.0,
+        idle_n=300 if args.quick else 2000,
+        big_n=200 if args.quick else 500,
+        history_samples=40 if args.quick else 300,
+        senders=args.senders,
+        settle_max_s=10.0 if args.quick else 20.0,
+    )
+    only = set((args.only or ",".join(SCENARIOS)).split(","))
+    if unknown := only - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {sorted(unknown)}")
+
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    if pin:
+        os.sched_setaffinity(0, {LOADGEN_CORE})
+    started = time.monotonic()
+    print("setting up data (migrate, users, tokens, rooms, history) ...", flush=True)
+    data = setup_data(args.history)
+    print(f"  history room: {data['history']}", flush=True)
+    flush_redis()
+    reset_fanout_rooms()
+
+    logs = Path(tempfile.mkdtemp(prefix="travelsite-bench-"))
+    servers: list[Server] = []
+    try:
+        base = start_baseline(logs, pin)
+        servers.append(base)
+        ours = start_daphne(logs, pin, "daphne-a")
+        servers.append(ours)
+        print(f"baseline pid {base.pid}, daphne pid {ours.pid}; logs in {logs}", flush=True)
+        bench = Bench(cfg, data, base, ours, logs, pin)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("idle", bench.idle),  # first: fresh processes
+            ("fanout100", bench.fanout_100),
+            ("fanout500", bench.fanout_big),
+            ("saturated100", lambda: profiled(bench.saturated_100, ours, args.profile, cfg)),
+            ("saturated10x10", bench.saturated_10x10),
+            ("history", bench.history),
+        ]
+        for key, step in steps:
+            if key in only:
+                bench.guarded(key, step)
+        if "scaleout" in only:
+            bench.quiet_or_restart("scale-out")
+            second = start_daphne(logs, pin, "daphne-b")
+            servers.append(second)
+            bench.daphnes.append(second)
+            bench.guarded("scaleout", lambda: bench.scale_out(second))
+    finally:
+        for server in servers:
+            server.stop()
+
+    print()
+    print(f"Machine: {machine_notes(pin)}; run took {time.monotonic() - started:.0f} s")
+    if bench.restarts:
+        print(f"daphne was restarted (still busy with an earlier backlog) before: {bench.restarts}")
+    print()
+    table = print_table(bench.rows)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"machine": machine_notes(pin), "table": table, "raw": bench.raw}, indent=2)
+        )
+
+
+def profiled(step: Callable[[], None], server: Server, out: str | None, cfg: Config) -> None:
+    """Run `step`, sampling `server` with py-spy meanwhile (when asked and installed)."""
+    spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
+    if not out or not Path(spy).exists():
+        step()
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    duration = int(cfg.saturated_s * 2 + 15)
+    recorders = [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-p",
+                str(server.pid),
+                "-d",
+                str(duration),
+                "-r",
+                "100",
+                "--format",
+                "raw",
+                "-o",
+                str(Path(out) / "saturated100.folded"),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        step()
+    finally:
+        for rec in recorders:
+            try:
+                rec.wait(timeout=duration + 30)
+            except subprocess.TimeoutExpired:
+                rec.terminate()
+
+
+if __name__ == "__main__":
+    main()
