@@ -91,6 +91,33 @@ BOOKINGS: list[tuple[str, str, int, int, str]] = [
 class Command(BaseCommand):
     help = "Create demo users, tours, departures and bookings. Re-running changes nothing."
 
+    def _chat(self, users: dict[str, User]) -> None:
+        """A public lounge everyone is in, with a welcome, and a support question from Alice."""
+        from chat import services as chat_services
+        from chat.models import ChatMessage
+
+        lounge, _ = chat_services.public_room_create_or_join(
+            user=users["staff"],
+            name="Travellers' Lounge",
+            description="Say hello, swap tips and ask the team anything.",
+        )
+        for user in users.values():
+            chat_services.public_room_create_or_join(user=user, name=lounge.name)
+        if not ChatMessage.objects.filter(room=lounge).exists():
+            chat_services.message_send(
+                user=users["staff"],
+                room_id=lounge.pk,
+                text="Welcome aboard! This is the lounge: ask us anything about your trips.",
+                client_id="seed-welcome",
+            )
+        support, _ = chat_services.support_room_get_or_create(user=users["alice"])
+        chat_services.message_send(
+            user=users["alice"],
+            room_id=support.pk,
+            text="Hi! Is travel insurance included in my booking?",
+            client_id="seed-alice-question",  # idempotent: stored once however often we seed
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             users = {spec[0]: self._user(*spec) for spec in USERS}
@@ -103,6 +130,8 @@ class Command(BaseCommand):
                 travellers=travellers,
                 status=status,
             )
+
+        self._chat(users)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at /accounts/login/ as:"))
         for username, password, first, last, is_staff in USERS:
