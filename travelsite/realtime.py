@@ -112,7 +112,11 @@ def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
 async def _deliver_outbox(outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]]") -> None:
     while True:
         batch, meta = await outbox.get()
-        await asend_each(batch, **meta)
+        try:
+            await asend_each(batch, **meta)
+        except Exception:  # one bad event must not stop every later one
+            metrics.LAYER_SEND_FAILURES.inc()
+            logger.exception("could not send a batch of %d events", len(batch))
 
 
 def _bound_loop_elsewhere() -> asyncio.AbstractEventLoop | None:

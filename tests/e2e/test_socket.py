@@ -2,6 +2,7 @@
 
 import json
 import time
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -158,3 +159,33 @@ def test_idle_socket_survives_over_30_seconds(daphne_server: DaphneServer) -> No
         realtime.send([realtime.user_group(user.pk)], {"type": "still-here"})
         assert receive_type(ws, "still-here")["type"] == "still-here"
         ping(ws)
+
+
+def test_the_outbox_keeps_sending_after_a_bad_event() -> None:
+    import asyncio
+
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        sent: list[str] = []
+        real = realtime.asend_each
+
+        async def flaky(batch: Any, **meta: Any) -> None:
+            if batch[0][1].get("boom"):
+                raise TypeError("not serializable")
+            sent.append(batch[0][1]["type"])
+
+        realtime.asend_each = flaky
+        try:
+            realtime.bind_event_loop(loop)
+            await asyncio.to_thread(realtime.send_each, [(["g"], {"type": "bad", "boom": True})])
+            await asyncio.to_thread(realtime.send_each, [(["g"], {"type": "good"})])
+            for _ in range(100):
+                if sent:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            realtime.asend_each = real
+            realtime._loop = None
+        return sent
+
+    assert asyncio.run(scenario()) == ["good"]
