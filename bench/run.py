@@ -769,7 +769,8 @@ def profiled(step: Callable[[], None], server: Server, out: str | None, cfg: Con
                 "-d",
                 str(duration),
                 "-r",
-                "100",
+                "250",
+                "--gil",  # only the thread holding the GIL: where the CPU goes
                 "--format",
                 "raw",
                 "-o",

@@ -10,6 +10,7 @@ import contextlib
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -27,6 +28,7 @@ from travelsite import metrics, realtime
 from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
 from travelsite.ratelimit import LocalBucket, RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
+from travelsite.transport import FRAME_WRITER_SCOPE_KEY, FrameWriter, text_frame
 from travelsite.ws_auth import user_for_token
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._counted = False
         #: Fingerprint of the session key or token that signed this socket in (see sign-out).
         self.credential: str | None = None
+        #: Writes ready-made frames to this connection (daphne only; see travelsite/transport).
+        self._frame_writer: FrameWriter | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its `close_old_connections` before every message.
+
+        That call is a round trip through Channels' one database thread per frame received, in
+        the queue with every other socket's database work. It matters only for consumers that
+        use the ORM on the event loop's side; this one does all its database work through
+        `database_sync_to_async`, which closes old connections around each call itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- Connection lifecycle ---------------------------------------------------------------
 
@@ -63,6 +80,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         realtime.bind_event_loop(asyncio.get_running_loop())
+        self._take_group_messages_directly(True)
         self._counted = True
         metrics.WS_CONNECTIONS.inc()
         metrics.WS_CONNECTS.inc()
@@ -81,6 +99,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self._auth_timeout = asyncio.create_task(self._close_if_not_signed_in())
 
     async def disconnect(self, code: int) -> None:
+        self._take_group_messages_directly(False)
         if self._counted:
             self._counted = False
             metrics.WS_CONNECTIONS.dec()
@@ -226,22 +245,75 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # --- Events from the channel layer ------------------------------------------------------
 
+    def _take_group_messages_directly(self, on: bool) -> None:
+        """Have the channel layer hand this socket's group events to `_receive_direct`.
+
+        Only with the pub/sub layer (travelsite.channel_layer) under daphne; elsewhere events
+        come through Channels' dispatch to `realtime_event`, with the same effect.
+        """
+        set_receiver = getattr(self.channel_layer, "set_direct_receiver", None)
+        if set_receiver is None:
+            return
+        if on:
+            self._frame_writer = self.scope.get(FRAME_WRITER_SCOPE_KEY)
+            if self._frame_writer is not None:
+                set_receiver(self.channel_name, self._receive_direct)
+        elif self._frame_writer is not None:
+            self._frame_writer = None
+            set_receiver(self.channel_name, None)
+
+    def _wants(self, message: dict[str, Any]) -> bool:
+        """Whether this socket is an audience of a realtime event sent to one of its groups."""
+        if message.get("unless_joined") in self.joined_rooms:
+            return False  # e.g. `unread` goes only to the sockets not showing that room
+        return message.get("exclude_user") != getattr(self.user, "pk", None)
+
+    def _receive_direct(self, message: dict[str, Any]) -> bool:
+        """A group message, in the channel layer's receive loop: write its frames now.
+
+        The frames are built once per message and shared by every local recipient (the layer
+        hands all of them the same decoded dict). Anything else (other types, sign-out closes)
+        returns False and goes through `realtime_event`.
+        """
+        writer = self._frame_writer
+        if writer is None or message.get("type") != realtime.EVENT_TYPE:
+            return False
+        if message.get("close_credential") is not None or not writer.takes_raw_frames():
+            return False
+        if not self._wants(message):
+            return True
+        frames = message.get(_FRAMES_KEY)
+        if frames is None:
+            frames = message[_FRAMES_KEY] = [text_frame(t) for t in realtime.event_texts(message)]
+        for frame in frames:
+            writer.write(frame)
+        self._count_delivered(message, len(frames))
+        return True
+
+    def _count_delivered(self, message: dict[str, Any], events: int) -> None:
+        metrics.WS_EVENTS_DELIVERED.inc(events)
+        if message.get("counts_as") == "notification":
+            metrics.NOTIFICATIONS_DELIVERED.inc(events)
+
     async def realtime_event(self, message: dict[str, Any]) -> None:
         """An event a service sent to one of this socket's groups, already encoded."""
-        if message.get("unless_joined") in self.joined_rooms:
-            return  # e.g. `unread` goes only to the sockets not showing that room
-        if message.get("exclude_user") == getattr(self.user, "pk", None):
+        if not self._wants(message):
             return
+        texts = realtime.event_texts(message)
         close_credential = message.get("close_credential")
         if close_credential is not None:
             if close_credential == self.credential:
-                await self.send(text_data=message["text"])
+                for text in texts:
+                    await self.send(text_data=text)
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self.send(text_data=message["text"])
-        metrics.WS_EVENTS_DELIVERED.inc()
-        if message.get("counts_as") == "notification":
-            metrics.NOTIFICATIONS_DELIVERED.inc()
+        for text in texts:
+            await self.send(text_data=text)
+        self._count_delivered(message, len(texts))
+
+
+#: Where a group message keeps its frames once built (for the next local recipient).
+_FRAMES_KEY = "_frames"
 
 
 async def handle_authenticate(socket: Socket, frame: dict[str, Any]) -> None:

@@ -52,7 +52,10 @@ def unread_counts_changed(room_id: int) -> None:
 async def _send_unread_counts_later(room_id: int) -> None:
     await asyncio.sleep(UNREAD_COALESCE_SECONDS)
     _unread_pending.discard(room_id)
-    counts = await database_sync_to_async(selectors.unread_counts_for_room)(room_id=room_id)
+    # Background work: on a pool thread, not in the queue of Channels' one database thread.
+    counts = await database_sync_to_async(selectors.unread_counts_for_room, thread_sensitive=False)(
+        room_id=room_id
+    )
     await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
 
 

@@ -15,11 +15,13 @@ Per process (started lazily with its first socket, on its event loop):
 - **Broadcast coalescing**: transitions are not sent at once but collected for
   `PRESENCE_BROADCAST_DELAY_SECONDS` (200 ms), keeping only each user's latest (highest version).
   A flush then costs two queries to find, for all the changed users at once, the *online*
-  non-staff users sharing an active room with each, and one group send per (changed user,
-  recipient) pair, deduplicated across rooms, plus one send per changed user to the staff group
-  (every staff socket joins it). So a user in 500 rooms with 10 online room-mates costs 11 sends,
-  and a burst of N transitions of one user inside the window costs at most one event. Sends run
-  concurrently in chunks so a large audience still arrives within the 1 s budget.
+  non-staff users sharing an active room with each, one group send per recipient carrying all
+  the changes it should hear (each still its own `presence` frame), deduplicated across rooms,
+  plus one send per changed user to the staff group (every staff socket joins it). So a user in
+  500 rooms with 10 online room-mates costs 11 sends, N room-mates coming online together cost
+  about 2N sends (not N²), and a burst of N transitions of one user inside the window costs at
+  most one event. Sends run concurrently in chunks so a large audience still arrives within the
+  1 s budget.
 - **Typing expiry**: every 250 ms the process removes typists past their 2 s window with one
   atomic script (only one process gets each removal, so exactly one announces it) and sends the
   room its new typists.
@@ -64,8 +66,6 @@ logger = logging.getLogger(__name__)
 STAFF_GROUP = realtime.STAFF_GROUP
 #: At most this many room members' presence in a `room_joined` answer (online ones first).
 ROOM_PRESENCE_LIMIT = 200
-#: Groups per concurrent `realtime.asend` when broadcasting presence.
-SEND_CHUNK = 100
 HEARTBEAT_CHUNK = 1000
 
 T = TypeVar("T")
@@ -164,24 +164,36 @@ async def _flush_later() -> None:
 
 
 async def presence_broadcast(changes: list[PresenceChange]) -> None:
-    """Send each change to the users sharing a room with its user, and to staff."""
+    """Send each change to the users sharing a room with its user, and to staff.
+
+    Each recipient gets all its changes in one channel-layer send (each still its own
+    `presence` frame), so N room-mates coming online together cost N sends, not N².
+    """
     if not changes:
         return
-    audiences = await database_sync_to_async(presence_audiences)(
+    audiences = await database_sync_to_async(presence_audiences, thread_sensitive=False)(
         user_ids=[c.user_id for c in changes]
     )
-    sends = []
-    for change in changes:
-        event = presence_event(
+    events = {
+        change.user_id: presence_event(
             user_id=change.user_id, is_online=change.is_online, last_seen_at=change.last_seen_at
         )
-        groups = [STAFF_GROUP] + [
-            realtime.user_group(uid) for uid in sorted(audiences.get(change.user_id, ()))
+        for change in changes
+    }
+    inbox: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for user_id, event in events.items():
+        for recipient in sorted(audiences.get(user_id, ())):
+            inbox[recipient].append(event)
+    await realtime.asend_bundles(
+        [(realtime.user_group(recipient), inbox[recipient]) for recipient in sorted(inbox)]
+    )
+    # Staff hear everyone's changes (but not their own: exclude_user), one send per change.
+    await realtime.asend_messages(
+        [
+            (STAFF_GROUP, realtime.layer_message(event, exclude_user=user_id))
+            for user_id, event in events.items()
         ]
-        for start in range(0, len(groups), SEND_CHUNK):
-            chunk = groups[start : start + SEND_CHUNK]
-            sends.append(realtime.asend(chunk, event, exclude_user=change.user_id))
-    await asyncio.gather(*sends)
+    )
 
 
 # --- Background work of this process ---------------------------------------------------------

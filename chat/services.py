@@ -4,7 +4,10 @@ Each checks who may do what (CONTRACT.md's room rules; what a user may not see i
 not found), writes in a transaction, and leaves the events to chat.events, sent on commit.
 """
 
+import functools
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -246,45 +249,173 @@ def room_open(*, user: User, room_id: int | None = None, name: str | None = None
 # --- Messages ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    """One `send_message`: what `message_send` takes, for `messages_send`."""
+
+    user: User
+    room_id: int
+    text: object
+    client_id: object = None
+
+
+#: What `messages_send` answers per request: (message, created) or the error it raises alone.
+SendResult = tuple[ChatMessage, bool] | ChatError | ratelimit.RateLimited
+
+
 def message_send(
     *, user: User, room_id: int, text: object, client_id: object = None
 ) -> tuple[ChatMessage, bool]:
-    """Store a message and announce it; a repeated clientId returns the first, stored once.
+    """Store a message and announce it; a repeated clientId returns the first, stored once."""
+    (result,) = messages_send([SendRequest(user, room_id, text, client_id)])
+    if isinstance(result, Exception):
+        raise result
+    return result
 
-    The room row is locked while the message is inserted, so within a room ids are assigned in
-    commit order: a reader that has seen id N never later sees a new message below N (which
-    makes `after` cursors and `sync` catch-up exact).
+
+def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
+    """Store several messages at once, with the result of each as if sent alone, in order.
+
+    Socket sends arriving together are stored by one call (chat.ws): one transaction, one lock
+    per room, one insert, one update per room, instead of all of that per message. Each room's
+    row is locked while its messages are inserted, so within a room ids follow commit order: a
+    reader that has seen id N never later sees a new message below N (which makes `after`
+    cursors and `sync` catch-up exact).
+
+    A repeated clientId is answered with the message first stored under it, not stored or
+    announced again; that holds even when the send would now be refused (rate limited, room
+    closed since): what was acknowledged once stays acknowledged.
     """
-    client_id = clean_client_id(client_id)
-    if client_id is not None:
-        existing = _message_by_client_id(user=user, client_id=client_id)
-        if existing is not None:
-            return existing, False
-    text = clean_message_text(text)
-    ratelimit.check("messages", user.pk)
+    results: list[SendResult | None] = [None] * len(requests)
+    texts: dict[int, str] = {}
+    client_ids: dict[int, str | None] = {}
+    for index, request in enumerate(requests):
+        try:
+            client_ids[index] = clean_client_id(request.client_id)
+            texts[index] = clean_message_text(request.text)
+        except ChatError as error:
+            results[index] = error
+    valid = [i for i in range(len(requests)) if results[i] is None]
+    verdicts = ratelimit.check_each("messages", [requests[i].user.pk for i in valid])
+    for index, limited in zip(valid, verdicts, strict=True):
+        if limited is not None:
+            results[index] = limited
+    accepted = [i for i in valid if results[i] is None]
+    if accepted:
+        _messages_store(requests, accepted, texts, client_ids, results)
 
-    with transaction.atomic():
-        room = ChatRoom.objects.select_for_update().filter(pk=room_id).first()
-        if room is None:
-            raise NotFound("No such room.")
-        participant = selectors.participation(user_id=user.pk, room_id=room.pk)
-        if not selectors.room_visible_to(user=user, room=room, participant=participant is not None):
-            raise NotFound("No such room.")
-        if not room.is_active:
-            raise Forbidden("This room is closed.")
+    # A refused send that repeats a stored clientId is acknowledged with what was stored.
+    retried = [
+        i
+        for i, result in enumerate(results)
+        if isinstance(result, Exception) and client_ids.get(i) is not None
+    ]
+    if retried:
+        stored = _messages_by_client_id([(requests[i].user.pk, client_ids[i]) for i in retried])
+        for index in retried:
+            existing = stored.get((requests[index].user.pk, str(client_ids[index])))
+            if existing is not None:
+                results[index] = (existing, False)
+    return [result for result in results if result is not None]
+
+
+def _messages_store(
+    requests: Sequence[SendRequest],
+    accepted: list[int],
+    texts: dict[int, str],
+    client_ids: dict[int, str | None],
+    results: list[SendResult | None],
+) -> None:
+    """Insert the accepted requests' messages (results filled in place) and schedule events.
+
+    The insert does not look for clientIds stored before: a repeated one (a retry after a lost
+    ack, which is rare) makes it fail, and the transaction is then run again looking them up
+    first. So a new message costs no lookup.
+    """
+    look_up_first = False
+    for _attempt in range(3):
+        outcome: dict[int, SendResult] = {}
         try:
             with transaction.atomic():
-                message = ChatMessage.objects.create(
-                    room=room, sender=user, message=text, client_id=client_id
+                _messages_store_once(
+                    requests, accepted, texts, client_ids, outcome, look_up=look_up_first
                 )
         except IntegrityError:
-            if client_id is None:
+            if not any(client_ids[i] for i in accepted):
                 raise
-            existing = _message_by_client_id(user=user, client_id=client_id)
-            if existing is None:
-                raise
-            return existing, False
+            look_up_first = True  # and again if another process stored one meanwhile
+            continue
+        for index, result in outcome.items():
+            results[index] = result
+        return
+    raise IntegrityError("clientId conflicts kept recurring")
 
+
+def _messages_store_once(
+    requests: Sequence[SendRequest],
+    accepted: list[int],
+    texts: dict[int, str],
+    client_ids: dict[int, str | None],
+    outcome: dict[int, SendResult],
+    *,
+    look_up: bool,
+) -> None:
+    room_ids = sorted({requests[i].room_id for i in accepted})
+    user_ids = {requests[i].user.pk for i in accepted}
+    rooms = {
+        room.pk: room
+        for room in ChatRoom.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")
+    }
+    participating = set(
+        ChatRoomParticipant.objects.filter(room_id__in=rooms, user_id__in=user_ids).values_list(
+            "room_id", "user_id"
+        )
+    )
+    keys = [(requests[i].user.pk, client_ids[i]) for i in accepted if client_ids[i]]
+    stored = _messages_by_client_id(keys) if look_up else {}
+    new: list[tuple[int, ChatMessage]] = []
+    first_of_key: dict[tuple[int, str], ChatMessage] = {}
+    for index in accepted:
+        request = requests[index]
+        client_id = client_ids[index]
+        key = (request.user.pk, client_id) if client_id is not None else None
+        room = rooms.get(request.room_id)
+        if key is not None and key in stored:
+            outcome[index] = (stored[key], False)
+        elif key is not None and key in first_of_key:
+            outcome[index] = (first_of_key[key], False)  # repeated within this batch
+        elif room is None or not selectors.room_visible_to(
+            user=request.user, room=room, participant=(room.pk, request.user.pk) in participating
+        ):
+            outcome[index] = NotFound("No such room.")
+        elif not room.is_active:
+            outcome[index] = Forbidden("This room is closed.")
+        else:
+            message = ChatMessage(
+                room=room, sender=request.user, message=texts[index], client_id=client_id
+            )
+            new.append((index, message))
+            outcome[index] = (message, True)
+            if key is not None:
+                first_of_key[key] = message
+    if new:
+        ChatMessage.objects.bulk_create([message for _, message in new])
+        _after_insert(requests, new, rooms, participating)
+
+
+def _after_insert(
+    requests: Sequence[SendRequest],
+    created: list[tuple[int, ChatMessage]],
+    rooms: dict[int, ChatRoom],
+    participating: set[tuple[int, int]],
+) -> None:
+    """Move each room's last message, add new participants, and schedule the events."""
+    touched: dict[int, ChatRoom] = {}
+    new_participants: set[tuple[int, int]] = set()
+    stopped_typing: set[tuple[int, int]] = set()
+    for index, message in created:
+        user = requests[index].user
+        room = rooms[message.room_id]
         metrics.CHAT_MESSAGES.inc()
         logger.info(
             "chat message stored",
@@ -303,26 +434,46 @@ def message_send(
                 room.awaiting_staff_since = None
             elif room.awaiting_staff_since is None:
                 room.awaiting_staff_since = message.created_at
-        room.save(
-            update_fields=["last_message", "last_activity_at", "awaiting_staff_since", "updated_at"]
-        )
-        if participant is None:
-            ChatRoomParticipant.objects.create(
-                room=room, user=user, last_read_message_id=room.last_message_id or 0
-            )
+        touched[room.pk] = room
+        if (room.pk, user.pk) not in participating:
+            new_participants.add((room.pk, user.pk))
         message.sender = user
         events.message_created(message, previous_id=previous_id)
         if room.kind != Kind.PUBLIC:
             transaction.on_commit(
-                lambda: notify_participants_away(message=message, previous_id=previous_id),
+                functools.partial(
+                    notify_participants_away, message=message, previous_id=previous_id
+                ),
                 robust=True,
             )
-        # Sending ends typing; after commit, so the room hears the message before the stop.
-        room_pk = room.pk
-        transaction.on_commit(
-            lambda: typing_stopped_by_message(user_id=user.pk, room_id=room_pk), robust=True
+        stopped_typing.add((user.pk, room.pk))
+    now = timezone.now()
+    for room in touched.values():
+        room.updated_at = now
+        ChatRoom.objects.filter(pk=room.pk).update(
+            last_message=room.last_message,
+            last_activity_at=room.last_activity_at,
+            awaiting_staff_since=room.awaiting_staff_since,
+            updated_at=now,
         )
-    return message, True
+    if new_participants:
+        ChatRoomParticipant.objects.bulk_create(
+            [
+                ChatRoomParticipant(
+                    room_id=room_id,
+                    user_id=user_id,
+                    last_read_message_id=rooms[room_id].last_message_id or 0,
+                )
+                for room_id, user_id in sorted(new_participants)
+            ],
+            ignore_conflicts=True,
+        )
+    # Sending ends typing; after commit, so the room hears the message before the stop.
+    for user_id, room_id in sorted(stopped_typing):
+        transaction.on_commit(
+            functools.partial(typing_stopped_by_message, user_id=user_id, room_id=room_id),
+            robust=True,
+        )
 
 
 def message_notification_key(room_id: int) -> str:
@@ -365,12 +516,17 @@ def notify_participants_away(*, message: ChatMessage, previous_id: int | None) -
     )
 
 
-def _message_by_client_id(*, user: User, client_id: str) -> ChatMessage | None:
-    return (
-        ChatMessage.objects.select_related("sender__profile")
-        .filter(sender=user, client_id=client_id)
-        .first()
-    )
+def _messages_by_client_id(
+    keys: Sequence[tuple[int, str | None]],
+) -> dict[tuple[int, str], ChatMessage]:
+    """{(sender id, clientId): message} of the messages stored under these keys (one query)."""
+    if not keys:
+        return {}
+    match = Q()
+    for sender_id, client_id in set(keys):
+        match |= Q(sender_id=sender_id, client_id=client_id)
+    found = ChatMessage.objects.select_related("sender__profile").filter(match)
+    return {(m.sender_id, m.client_id): m for m in found if m.client_id is not None}
 
 
 def room_mark_read(*, user: User, room_id: int, message_id: int) -> int:

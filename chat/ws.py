@@ -8,6 +8,7 @@ from chat import selectors, services
 from chat.presence_ws import room_members_presence
 from chat.shapes import message_shape, room_shape
 from travelsite import realtime
+from travelsite.batching import Coalescer
 from travelsite.frames import FrameError, frame_ref, require_int, require_str
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
 
@@ -57,15 +58,21 @@ async def leave_room(socket: Socket, frame: dict[str, Any]) -> None:
     await socket.send_event({"type": "room_left", "roomId": room_id})
 
 
+#: Sends that arrive together are stored together (one transaction; see messages_send).
+_store_messages = Coalescer(services.messages_send)
+
+
 async def send_message(socket: Socket, frame: dict[str, Any]) -> None:
     room_id = require_int(frame, "roomId")
-    client_id = frame.get("clientId")
-    try:
-        message, _ = await database_sync_to_async(services.message_send)(
-            user=socket.user, room_id=room_id, text=frame.get("message"), client_id=client_id
-        )
-    except services.ChatError as error:
-        raise _frame_error(error, frame) from None
+    assert room_id is not None
+    result = await _store_messages.submit(
+        services.SendRequest(socket.user, room_id, frame.get("message"), frame.get("clientId"))
+    )
+    if isinstance(result, services.ChatError):
+        raise _frame_error(result, frame)
+    if isinstance(result, Exception):
+        raise result  # rate limited: answered by the consumer
+    message, _ = result
     await socket.send_event(
         {"type": "ack", "clientId": message.client_id, "message": message_shape(message)}
     )

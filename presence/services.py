@@ -79,7 +79,9 @@ def presence_transition_persist(*, transition: Transition) -> PresenceChange | N
     )
 
 
-_persist = database_sync_to_async(presence_transition_persist)
+#: Off Channels' one database thread (a pool thread with its own connection): a burst of
+#: sockets connecting must not queue in front of every socket's sends. Versions order the rows.
+_persist = database_sync_to_async(presence_transition_persist, thread_sensitive=False)
 
 
 async def presence_socket_opened(*, user_id: int, socket_id: str) -> PresenceChange | None:

@@ -14,10 +14,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from travelsite.transport import install_slow_consumer_guard  # noqa: E402
+from travelsite.transport import install_frame_writers, install_slow_consumer_guard  # noqa: E402
 from travelsite.ws_auth import TokenHeaderAuthMiddleware, origin_validated  # noqa: E402
 
 install_slow_consumer_guard()
+install_frame_writers()
 
 application = ProtocolTypeRouter(
     {

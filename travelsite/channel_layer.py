@@ -6,11 +6,17 @@ stay deaf after a Redis restart. Here the receive loop, after an error, opens a 
 and subscribes again to everything the process had subscribed to, retrying until Redis answers
 (tests/faults/test_redis_outage.py). Events published while Redis was down are lost, as with
 any at-most-once layer; clients fill the gap with `sync`.
+
+It also lets a consumer take group messages directly (`set_direct_receiver`): a group message
+is decoded once and handed to each local member's receiver, synchronously, in the order it came,
+instead of being queued once per member for Channels to decode and dispatch one by one. What a
+receiver declines (returns False) is queued as before.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -22,6 +28,9 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _close_redis, decode_hosts
 
 logger = logging.getLogger(__name__)
+
+#: Takes a decoded group message for one local channel; True if it handled it.
+DirectReceiver = Callable[[dict[str, Any]], bool]
 
 RECONNECT_DELAY_SECONDS = 0.5
 
@@ -50,6 +59,36 @@ class ResilientShard(RedisSingleShardConnection):
                 await asyncio.sleep(RECONNECT_DELAY_SECONDS)
                 await self._resubscribe()
 
+    def _receive_message(self, message: Any) -> None:
+        if message is None:
+            return
+        name = message["channel"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        data = message["data"]
+        layer = self.channel_layer
+        queue = layer.channels.get(name)
+        if queue is not None:
+            queue.put_nowait(data)
+            return
+        members = layer.groups.get(name)
+        if not members:
+            return
+        decoded: dict[str, Any] | None = None
+        for channel in list(members):
+            receiver = layer.direct_receivers.get(channel)
+            if receiver is not None:
+                if decoded is None:
+                    decoded = layer.channel_layer.deserialize(data)
+                try:
+                    if receiver(decoded):
+                        continue
+                except Exception:
+                    logger.exception("direct receiver of %s failed; queueing", channel)
+            queue = layer.channels.get(channel)
+            if queue is not None:
+                queue.put_nowait(data)
+
     async def _resubscribe(self) -> None:
         """A new connection, subscribed to everything this shard had (or None and retry)."""
         async with self._lock:
@@ -75,6 +114,18 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, hosts: Any = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(hosts, *args, **kwargs)
         self._shards = [ResilientShard(host, self) for host in decode_hosts(hosts)]
+        self.direct_receivers: dict[str, DirectReceiver] = {}
+
+    def set_direct_receiver(self, channel: str, receiver: DirectReceiver | None) -> None:
+        """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them)."""
+        if receiver is None:
+            self.direct_receivers.pop(channel, None)
+        else:
+            self.direct_receivers[channel] = receiver
+
+    async def flush(self) -> None:
+        self.direct_receivers = {}
+        await super().flush()
 
 
 class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):

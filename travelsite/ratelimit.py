@@ -135,6 +135,28 @@ def check(name: str, subject: str | int) -> None:
     _verdict(rule, result)
 
 
+def check_each(name: str, subjects: list[str | int]) -> list["RateLimited | None"]:
+    """`check` for several subjects (one Redis round trip): None where a token was taken."""
+    rule = limit(name)
+    keys = [_key(rule, str(subject)) for subject in subjects]
+    if not settings.REDIS_URL:
+        results = [_memory_take(key, rule) for key in keys]
+        replies: list[Any] = [(int(allowed), wait) for allowed, wait in results]
+    else:
+        pipeline = _sync_redis().pipeline(transaction=False)
+        for key in keys:
+            pipeline.eval(BUCKET_LUA, 1, key, rule.burst, rule.per_second)
+        replies = pipeline.execute()
+    verdicts: list[RateLimited | None] = []
+    for reply in replies:
+        try:
+            _verdict(rule, reply)
+            verdicts.append(None)
+        except RateLimited as limited:
+            verdicts.append(limited)
+    return verdicts
+
+
 async def acheck(name: str, subject: str | int) -> None:
     """`check` from async code."""
     rule = limit(name)

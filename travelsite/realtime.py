@@ -49,6 +49,17 @@ def layer_message(event: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return {"type": EVENT_TYPE, "text": encode(event), **meta}
 
 
+def layer_message_of_many(events: Sequence[dict[str, Any]], **meta: Any) -> dict[str, Any]:
+    """One channel-layer message carrying several events, each delivered as its own frame."""
+    return {"type": EVENT_TYPE, "texts": [encode(event) for event in events], **meta}
+
+
+def event_texts(message: dict[str, Any]) -> list[str]:
+    """The encoded events a channel-layer message carries, in order."""
+    texts = message.get("texts")
+    return list(texts) if texts is not None else [message["text"]]
+
+
 async def asend(groups: Iterable[str], event: dict[str, Any], **meta: Any) -> None:
     """Send `event` to every socket in `groups` now (from async code)."""
     await asend_each([(list(groups), event)], **meta)
@@ -67,14 +78,32 @@ async def asend_each(batch: Batch, **meta: Any) -> None:
     Delivery is best effort: a failed send is logged, and what was stored is recovered by
     clients with `sync`.
     """
+    await asend_messages(
+        [
+            (group, layer_message(event, **meta))
+            for groups, event in batch
+            for group in dict.fromkeys(groups)
+        ]
+    )
+
+
+async def asend_bundles(bundles: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> None:
+    """Send each group its own list of events, as one channel-layer message per group.
+
+    For broadcasts where many events go to many groups (presence after a burst of sockets
+    connecting): one send per group instead of one per event and group; each event still
+    reaches the sockets as its own frame.
+    """
+    await asend_messages(
+        [(group, layer_message_of_many(events)) for group, events in bundles if events]
+    )
+
+
+async def asend_messages(sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Send prepared channel-layer messages (`layer_message`), each to its group."""
     layer = get_channel_layer()
     if layer is None:
         return
-    sends = [
-        (group, layer_message(event, **meta))
-        for groups, event in batch
-        for group in dict.fromkeys(groups)
-    ]
 
     async def one(group: str, message: dict[str, Any]) -> None:
         try:

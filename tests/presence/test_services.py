@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime
+import json
 import time
 from typing import Any
 
@@ -189,17 +190,22 @@ def test_audience_costs_two_queries_however_many_rooms(
     assert audiences[users[0].pk] == {u.pk for u in users[1:]}
 
 
+def _recording_sends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    sends: list[tuple[str, dict[str, Any]]] = []
+
+    async def fake_asend_messages(batch: Any) -> None:
+        sends.extend(batch)
+
+    monkeypatch.setattr(realtime, "asend_messages", fake_asend_messages)
+    return sends
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_burst_in_many_rooms_costs_one_send_per_recipient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[tuple[list[str], dict[str, Any], dict[str, Any]]] = []
-
-    async def fake_asend(groups: Any, event: dict[str, Any], **meta: Any) -> None:
-        calls.append((list(groups), event, meta))
-
-    monkeypatch.setattr(realtime, "asend", fake_asend)
+    sends = _recording_sends(monkeypatch)
     user, *mates = await _users_in_many_rooms(rooms=25, mates=3)
 
     await presence_ws.presence_broadcast(
@@ -208,27 +214,51 @@ async def test_a_burst_in_many_rooms_costs_one_send_per_recipient(
         ]
     )
 
-    groups = [g for call in calls for g in call[0]]
-    assert sorted(groups) == sorted(
+    assert sorted(group for group, _ in sends) == sorted(
         [presence_ws.STAFF_GROUP] + [realtime.user_group(m) for m in mates]
     )
-    assert all(meta == {"exclude_user": user} for _, _, meta in calls)
-    assert calls[0][1] == {
-        "type": "presence",
-        "userId": user,
-        "isOnline": False,
-        "lastSeenAt": None,
-    }
+    event = {"type": "presence", "userId": user, "isOnline": False, "lastSeenAt": None}
+    for group, message in sends:
+        assert realtime.event_texts(message) == [realtime.encode(event)]
+        if group == presence_ws.STAFF_GROUP:
+            assert message["exclude_user"] == user  # a staff member's own change is not echoed
 
 
-async def _users_in_many_rooms(*, rooms: int, mates: int) -> list[int]:
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_room_mates_coming_online_together_cost_one_send_per_recipient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sends = _recording_sends(monkeypatch)
+    user, *mates = await _users_in_many_rooms(rooms=2, mates=5, all_online=True)
+    everyone = [user, *mates]
+
+    await presence_ws.presence_broadcast(
+        [
+            services.PresenceChange(user_id=u, is_online=True, last_seen_at=None, version=1)
+            for u in everyone
+        ]
+    )
+
+    user_sends = {group: m for group, m in sends if group != presence_ws.STAFF_GROUP}
+    assert len(user_sends) == len(everyone)  # not len(everyone) ** 2
+    assert len(sends) - len(user_sends) == len(everyone)  # staff: one per change
+    for recipient in everyone:
+        heard = [
+            json.loads(t)["userId"]
+            for t in realtime.event_texts(user_sends[realtime.user_group(recipient)])
+        ]
+        assert sorted(heard) == sorted(set(everyone) - {recipient})
+
+
+async def _users_in_many_rooms(*, rooms: int, mates: int, all_online: bool = False) -> list[int]:
     from asgiref.sync import sync_to_async
 
     def make() -> list[int]:
         users = UserFactory.create_batch(mates + 1)
         for _ in range(rooms):
             shared_room(*users)
-        online(*users[1:])
+        online(*(users if all_online else users[1:]))
         return [u.pk for u in users]
 
     return await sync_to_async(make)()

@@ -1,0 +1,58 @@
+"""The Coalescer: requests arriving together are handled by one call, each gets its own result."""
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from travelsite.batching import Coalescer
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_requests_arriving_together_share_a_call_and_keep_their_results() -> None:
+    calls: list[list[int]] = []
+    release = threading.Event()
+
+    def double_all(requests: Sequence[int]) -> list[int]:
+        calls.append(list(requests))
+        release.wait(5)
+        return [2 * r for r in requests]
+
+    coalescer = Coalescer(double_all)
+    first = asyncio.ensure_future(coalescer.submit(1))
+    await asyncio.sleep(0.05)  # the first call is running: the rest queue behind it
+    rest = [asyncio.ensure_future(coalescer.submit(n)) for n in (2, 3, 4)]
+    await asyncio.sleep(0.05)
+    release.set()
+
+    assert await first == 2
+    assert [await r for r in rest] == [4, 6, 8]
+    assert calls == [[1], [2, 3, 4]]
+
+
+async def test_a_failing_call_fails_each_of_its_requests_and_not_the_next() -> None:
+    def fail_on_boom(requests: Sequence[str]) -> list[str]:
+        if "boom" in requests:
+            raise RuntimeError("database down")
+        return list(requests)
+
+    coalescer = Coalescer(fail_on_boom)
+    with pytest.raises(RuntimeError, match="database down"):
+        await coalescer.submit("boom")
+    assert await coalescer.submit("fine") == "fine"
+
+
+async def test_batches_are_capped() -> None:
+    sizes: list[int] = []
+
+    def record(requests: Sequence[int]) -> list[int]:
+        sizes.append(len(requests))
+        return list(requests)
+
+    coalescer = Coalescer(record, max_batch=3)
+    results = await asyncio.gather(*(coalescer.submit(n) for n in range(8)))
+
+    assert results == list(range(8))
+    assert max(sizes) <= 3 and sum(sizes) == 8
