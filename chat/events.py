@@ -1,6 +1,7 @@
 """Chat events: what each action tells whom. Sent through travelsite.realtime on commit."""
 
 import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from django.db import transaction
@@ -9,6 +10,8 @@ from chat import selectors
 from chat.models import ChatMessage, ChatRoom
 from chat.shapes import message_shape, room_shape
 from travelsite import realtime
+
+logger = logging.getLogger(__name__)
 
 
 def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
@@ -32,31 +35,52 @@ def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
     transaction.on_commit(lambda: unread_counts_changed(room_id), robust=True)
 
 
-#: Rooms whose `unread` push is already scheduled in this process.
+#: Rooms whose `unread` push is pending in this process (touched on the event loop only).
 _unread_pending: set[int] = set()
+_unread_pusher: "asyncio.Task[None] | None" = None
 #: How long a room's `unread` pushes are gathered: a busy room costs one push per window, not
 #: one per message (the counts are read once, when the push goes out).
 UNREAD_COALESCE_SECONDS = 0.3
+#: Counting is paced so that it takes at most about a third of the time, however slow it gets
+#: (many participants far behind in busy rooms): pushes then come less often, never pile up.
+UNREAD_PACING = 2.0
 
 
 def unread_counts_changed(room_id: int) -> None:
     """Tell the room's participants' other sockets their unread counts, soon and coalesced."""
     if room_id in _unread_pending:
-        return
+        return  # already on its way (a stale read here only costs one more scheduling)
+    if not realtime.run_soon(_note_unread_counts_changed(room_id)):
+        send_unread_counts(room_id)  # no server loop (tests, scripts): at once
+
+
+async def _note_unread_counts_changed(room_id: int) -> None:
+    global _unread_pusher
     _unread_pending.add(room_id)
-    if not realtime.run_soon(_send_unread_counts_later(room_id)):
-        _unread_pending.discard(room_id)  # no server loop (tests, scripts): at once
-        send_unread_counts(room_id)
+    if _unread_pusher is None or _unread_pusher.done():
+        _unread_pusher = asyncio.get_running_loop().create_task(_push_unread_counts())
 
 
-async def _send_unread_counts_later(room_id: int) -> None:
-    await asyncio.sleep(UNREAD_COALESCE_SECONDS)
-    _unread_pending.discard(room_id)
-    # Background work: on a pool thread, not in the queue of Channels' one database thread.
-    counts = await database_sync_to_async(selectors.unread_counts_for_room, thread_sensitive=False)(
-        room_id=room_id
-    )
-    await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
+async def _push_unread_counts() -> None:
+    """One task per process: every window, the pending rooms' counts, one room at a time."""
+    loop = asyncio.get_running_loop()
+    pause = UNREAD_COALESCE_SECONDS
+    while _unread_pending:
+        await asyncio.sleep(pause)
+        started = loop.time()
+        rooms = sorted(_unread_pending)
+        _unread_pending.clear()
+        for room_id in rooms:
+            try:
+                # Background work: on a pool thread, not in the queue of Channels' one
+                # database thread.
+                counts = await database_sync_to_async(
+                    selectors.unread_counts_for_room, thread_sensitive=False
+                )(room_id=room_id)
+                await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
+            except Exception:
+                logger.exception("could not push unread counts of room %s", room_id)
+        pause = max(UNREAD_COALESCE_SECONDS, UNREAD_PACING * (loop.time() - started))
 
 
 def send_unread_counts(room_id: int) -> None:

@@ -8,7 +8,6 @@ from django.db.models import (
     IntegerField,
     JSONField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Value,
@@ -63,19 +62,27 @@ def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> in
 
 
 def unread_counts_for_room(*, room_id: int, exclude_user_id: int | None = None) -> dict[int, int]:
-    """{user id: unread count} for every participant of a room, in one query."""
+    """{user id: unread count} for every participant of a room, in one query.
+
+    Each participant's count reads only its own range of the room's messages (a subquery with
+    the room as a constant, so PostgreSQL plans it on the room's message index), not the whole
+    room once per participant.
+    """
+    unread = (
+        ChatMessage.objects.filter(
+            room_id=room_id, is_hidden=False, id__gt=OuterRef("last_read_message_id")
+        )
+        .exclude(sender_id=OuterRef("user_id"))
+        .order_by()
+        .values("room_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     participants = ChatRoomParticipant.objects.filter(room_id=room_id)
     if exclude_user_id is not None:
         participants = participants.exclude(user_id=exclude_user_id)
     rows = participants.annotate(
-        unread=Count(
-            "room__messages",
-            filter=Q(
-                room__messages__id__gt=F("last_read_message_id"),
-                room__messages__is_hidden=False,
-            )
-            & ~Q(room__messages__sender_id=F("user_id")),
-        )
+        unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)
     ).values_list("user_id", "unread")
     return dict(rows)
 
@@ -99,12 +106,22 @@ def _direct_member(position: int) -> Case:
     )
 
 
-def room_list(*, user: User) -> QuerySet[ChatRoom]:
+def room_list(*, user: User, with_unread: bool = True) -> QuerySet[ChatRoom]:
     """The rooms `user` participates in, most recent activity first, with unread counts.
 
     Direct rooms carry their two members (`direct_member_0/1`), support rooms their owner, so
     clients can name a room by the other person without further queries.
     """
+    rooms = (
+        ChatRoom.objects.filter(participants__user_id=user.pk, is_active=True)
+        # Filtered above, so this reads the caller's own participation row.
+        .annotate(my_last_read=F("participants__last_read_message_id"))
+        .select_related("last_message__sender__profile", "owner")
+        .annotate(direct_member_0=_direct_member(0), direct_member_1=_direct_member(1))
+        .order_by("-last_activity_at", "-id")
+    )
+    if not with_unread:
+        return rooms
     unread = (
         ChatMessage.objects.filter(
             room=OuterRef("pk"), is_hidden=False, id__gt=OuterRef("my_last_read")
@@ -115,15 +132,23 @@ def room_list(*, user: User) -> QuerySet[ChatRoom]:
         .annotate(n=Count("id"))
         .values("n")
     )
-    return (
-        ChatRoom.objects.filter(participants__user_id=user.pk, is_active=True)
-        # Filtered above, so this reads the caller's own participation row.
-        .annotate(my_last_read=F("participants__last_read_message_id"))
-        .select_related("last_message__sender__profile", "owner")
-        .annotate(unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
-        .annotate(direct_member_0=_direct_member(0), direct_member_1=_direct_member(1))
-        .order_by("-last_activity_at", "-id")
+    return rooms.annotate(unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
+
+
+def room_of(*, user: User, room_id: int) -> ChatRoom:
+    """One of `user`'s rooms as `room_list` has it (raises ChatRoom.DoesNotExist otherwise).
+
+    Its unread count comes from a second, single-room query: in the list's correlated subquery
+    PostgreSQL cannot see which room or read marker it counts from, and may scan the whole
+    message table by id (100 ms at a million messages) where this reads one index range.
+    """
+    room = room_list(user=user, with_unread=False).get(pk=room_id)
+    room.unread_count = unread_count(  # type: ignore[attr-defined]
+        user_id=user.pk,
+        room_id=room.pk,
+        last_read_message_id=room.my_last_read,  # type: ignore[attr-defined]
     )
+    return room
 
 
 def support_rooms_waiting() -> QuerySet[ChatRoom]:

@@ -23,7 +23,7 @@ def _frame_error(error: services.ChatError, frame: dict[str, Any]) -> FrameError
 @database_sync_to_async
 def _open_room(socket: Socket, room_id: int | None, name: str | None) -> dict[str, Any]:
     room = services.room_open(user=socket.user, room_id=room_id, name=name)
-    room = selectors.room_list(user=socket.user).get(pk=room.pk)
+    room = selectors.room_of(user=socket.user, room_id=room.pk)
     messages, has_more = selectors.message_page(room_id=room.pk, limit=HISTORY_PAGE)
     return {
         "type": "room_joined",

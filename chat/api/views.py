@@ -190,7 +190,7 @@ class RoomListCreateApi(APIView):
                 )
         except services.ChatError as error:
             raise_api_error(error)
-        room = selectors.room_list(user=user).get(pk=room.pk)
+        room = selectors.room_of(user=user, room_id=room.pk)
         return Response(
             room_shape(room), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
