@@ -27,6 +27,8 @@ from channels_redis.pubsub import (
 )
 from channels_redis.utils import _close_redis, decode_hosts
 
+from travelsite.queues import LightQueue
+
 logger = logging.getLogger(__name__)
 
 #: Takes a decoded group message for one local channel; True if it handled it.
@@ -115,6 +117,10 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         super().__init__(hosts, *args, **kwargs)
         self._shards = [ResilientShard(host, self) for host in decode_hosts(hosts)]
         self.direct_receivers: dict[str, DirectReceiver] = {}
+
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        self.channels[channel] = LightQueue()  # one per socket: see travelsite/queues.py
+        await self._get_shard(channel).subscribe(channel)
 
     def set_direct_receiver(self, channel: str, receiver: DirectReceiver | None) -> None:
         """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them)."""

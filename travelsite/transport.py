@@ -10,12 +10,15 @@ so nothing acknowledged is lost to it.
 Installed by travelsite/asgi.py, i.e. in the daphne process only, with the frame writers below.
 """
 
+import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 
 from travelsite import metrics
+from travelsite.queues import LightQueue
 
 logger = logging.getLogger(__name__)
 
@@ -150,17 +153,32 @@ def _send_now(transport: Any, frame: bytes) -> None:
 
 
 def install_frame_writers() -> None:
-    """Hand each WebSocket consumer a FrameWriter for its connection, in its scope."""
+    """Hand each WebSocket consumer a FrameWriter for its connection, in its scope.
+
+    This replaces daphne's `Server.create_application` (daphne 4.2) with the same steps, but
+    for two changes: the scope carries the writer, and the input queue is a LightQueue (see
+    travelsite/queues.py: each socket keeps it for its whole life).
+    """
     from daphne.server import Server
 
     if getattr(Server, "_frame_writers", False):
         return
-    original_create_application = Server.create_application
 
     def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        assert "application_instance" not in self.connections[protocol]
         if scope.get("type") == "websocket":
             scope[FRAME_WRITER_SCOPE_KEY] = FrameWriter(protocol)
-        return original_create_application(self, protocol, scope)
+        input_queue: LightQueue[dict[str, Any]] = LightQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
 
     Server.create_application = create_application
     Server._frame_writers = True
