@@ -76,7 +76,7 @@ async def _push_unread_counts() -> None:
                 # database thread.
                 counts = await database_sync_to_async(
                     selectors.unread_counts_for_room, thread_sensitive=False
-                )(room_id=room_id)
+                )(room_id=room_id, online_only=True)
                 await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
             except Exception:
                 logger.exception("could not push unread counts of room %s", room_id)
@@ -84,7 +84,7 @@ async def _push_unread_counts() -> None:
 
 
 def send_unread_counts(room_id: int) -> None:
-    counts = selectors.unread_counts_for_room(room_id=room_id)
+    counts = selectors.unread_counts_for_room(room_id=room_id, online_only=True)
     realtime.send_each(_unread_batch(room_id, counts), unless_joined=room_id)
 
 

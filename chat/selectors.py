@@ -61,8 +61,11 @@ def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> in
     )
 
 
-def unread_counts_for_room(*, room_id: int, exclude_user_id: int | None = None) -> dict[int, int]:
-    """{user id: unread count} for every participant of a room, in one query.
+def unread_counts_for_room(
+    *, room_id: int, exclude_user_id: int | None = None, online_only: bool = False
+) -> dict[int, int]:
+    """{user id: unread count} for every participant of a room (`online_only`: those online,
+    who have sockets to tell), in one query.
 
     Each participant's count reads only its own range of the room's messages (a subquery with
     the room as a constant, so PostgreSQL plans it on the room's message index), not the whole
@@ -79,6 +82,8 @@ def unread_counts_for_room(*, room_id: int, exclude_user_id: int | None = None) 
         .values("n")
     )
     participants = ChatRoomParticipant.objects.filter(room_id=room_id)
+    if online_only:
+        participants = participants.filter(user__presence__is_online=True)
     if exclude_user_id is not None:
         participants = participants.exclude(user_id=exclude_user_id)
     rows = participants.annotate(

@@ -19,7 +19,7 @@ from chat import events, selectors
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
-from presence.services import typing_stopped_by_message
+from presence.services import typing_stopped_by_messages
 from travelsite import metrics, ratelimit
 
 logger = logging.getLogger(__name__)
@@ -469,11 +469,12 @@ def _after_insert(
             ignore_conflicts=True,
         )
     # Sending ends typing; after commit, so the room hears the message before the stop.
-    for user_id, room_id in sorted(stopped_typing):
-        transaction.on_commit(
-            functools.partial(typing_stopped_by_message, user_id=user_id, room_id=room_id),
-            robust=True,
-        )
+    transaction.on_commit(
+        functools.partial(
+            typing_stopped_by_messages, pairs=[(r, u) for u, r in sorted(stopped_typing)]
+        ),
+        robust=True,
+    )
 
 
 def message_notification_key(room_id: int) -> str:

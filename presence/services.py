@@ -145,29 +145,33 @@ async def typing_announce(change: TypingChange) -> None:
     await realtime.asend([realtime.room_group(change.room_id)], event)
 
 
-async def _typing_stopped_and_announced(*, user_id: int, room_id: int) -> None:
+async def _typing_stopped_and_announced(*, pairs: list[tuple[int, int]]) -> None:
     try:
-        change = await typing_stopped(user_id=user_id, room_id=room_id)
-        if change is not None:
+        for change in await typing_state().stop_many(pairs=pairs):
             await typing_announce(change)
     except Exception:
-        logger.warning(
-            "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
-        )
+        logger.warning("could not clear typing after %d messages", len(pairs), exc_info=True)
+
+
+def typing_stopped_by_messages(*, pairs: list[tuple[int, int]]) -> None:
+    """Sent messages end their senders' typing: (room id, user id) pairs, after commit.
+
+    Sync, for chat.services.messages_send (one Redis round trip for a batch of messages);
+    never raises (typing is best effort).
+    """
+    if not pairs or realtime.run_soon(_typing_stopped_and_announced(pairs=pairs)):
+        return
+    for room_id, user_id in pairs:
+        try:
+            change = typing_state().stop_sync(room_id=room_id, user_id=user_id)
+            if change is not None:
+                realtime.send([realtime.room_group(room_id)], typing_change_event(change))
+        except Exception:
+            logger.warning(
+                "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
+            )
 
 
 def typing_stopped_by_message(*, user_id: int, room_id: int) -> None:
-    """A sent message ends its sender's typing (call after the message is committed).
-
-    Sync, for chat.services.message_send; never raises (typing is best effort).
-    """
-    if realtime.run_soon(_typing_stopped_and_announced(user_id=user_id, room_id=room_id)):
-        return
-    try:
-        change = typing_state().stop_sync(room_id=room_id, user_id=user_id)
-        if change is not None:
-            realtime.send([realtime.room_group(room_id)], typing_change_event(change))
-    except Exception:
-        logger.warning(
-            "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
-        )
+    """`typing_stopped_by_messages` for one message."""
+    typing_stopped_by_messages(pairs=[(room_id, user_id)])

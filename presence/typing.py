@@ -11,6 +11,7 @@ same in this process.
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +37,10 @@ class TypingState(Protocol):
     async def stop(
         self, *, room_id: int, user_id: int, now: float | None = None
     ) -> TypingChange | None: ...
+
+    async def stop_many(
+        self, *, pairs: Sequence[tuple[int, int]], now: float | None = None
+    ) -> list[TypingChange]: ...
 
     def stop_sync(
         self, *, room_id: int, user_id: int, now: float | None = None
@@ -144,6 +149,23 @@ class RedisTypingState:
         )
         return self._change(room_id, result)
 
+    async def stop_many(
+        self, *, pairs: Sequence[tuple[int, int]], now: float | None = None
+    ) -> list[TypingChange]:
+        """`stop` for several (room, user) pairs in one round trip (a batch of sent messages)."""
+        now = time.time() if now is None else now
+        script = async_script(self.url, _STOP)
+        pipeline = async_client(self.url).pipeline(transaction=False)
+        for room_id, user_id in pairs:
+            await script(
+                keys=[self._room_key(room_id), self._all_key],
+                args=[user_id, f"{room_id}:{user_id}", now],
+                client=pipeline,
+            )
+        results = await pipeline.execute()
+        changes = [self._change(room_id, r) for (room_id, _), r in zip(pairs, results, strict=True)]
+        return [change for change in changes if change is not None]
+
     def stop_sync(
         self, *, room_id: int, user_id: int, now: float | None = None
     ) -> TypingChange | None:
@@ -207,6 +229,12 @@ class MemoryTypingState:
         self, *, room_id: int, user_id: int, now: float | None = None
     ) -> TypingChange | None:
         return self.stop_sync(room_id=room_id, user_id=user_id, now=now)
+
+    async def stop_many(
+        self, *, pairs: Sequence[tuple[int, int]], now: float | None = None
+    ) -> list[TypingChange]:
+        changes = [await self.stop(room_id=r, user_id=u, now=now) for r, u in pairs]
+        return [change for change in changes if change is not None]
 
     def stop_sync(
         self, *, room_id: int, user_id: int, now: float | None = None

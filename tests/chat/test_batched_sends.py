@@ -137,3 +137,22 @@ def test_prev_ids_chain_through_a_batch(user: User, monkeypatch: pytest.MonkeyPa
 
     ids = [m.pk for m, _ in results]  # type: ignore[misc]
     assert announced == [(ids[0], before.pk), (ids[1], ids[0]), (ids[2], ids[1])]
+
+
+def test_unread_counts_for_online_only_leave_out_those_offline(user: User) -> None:
+    from chat import selectors
+    from presence.models import UserPresence
+
+    room = lobby()
+    away, here = UserFactory.create_batch(2)
+    for member in (away, here):
+        services.public_room_create_or_join(user=member, name="Lobby")
+    UserPresence.objects.create(user=here, is_online=True)
+    UserPresence.objects.create(user=away, is_online=False)
+    services.message_send(user=user, room_id=room.pk, text="news")
+
+    everyone = selectors.unread_counts_for_room(room_id=room.pk)
+    online = selectors.unread_counts_for_room(room_id=room.pk, online_only=True)
+
+    assert everyone[away.pk] == everyone[here.pk] == 1
+    assert online == {here.pk: 1}

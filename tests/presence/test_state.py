@@ -212,6 +212,19 @@ async def test_stop_drops_a_typist_at_once(typing: TypingState) -> None:
 
 
 @pytest.mark.asyncio
+async def test_stop_many_reports_a_change_per_room_that_changed(typing: TypingState) -> None:
+    now = time.time()
+    await typing.start(room_id=5, user_id=1, now=now)
+    await typing.start(room_id=5, user_id=2, now=now)
+    await typing.start(room_id=6, user_id=1, now=now)
+
+    changes = await typing.stop_many(pairs=[(5, 1), (6, 1), (7, 1), (5, 3)], now=now + 0.1)
+
+    assert sorted((c.room_id, c.user_ids) for c in changes) == [(5, [2]), (6, [])]
+    assert await typing.typists(room_id=5, now=now + 0.1) == [2]
+
+
+@pytest.mark.asyncio
 async def test_stop_from_sync_code(typing: TypingState) -> None:
     await typing.start(room_id=5, user_id=1)
 
