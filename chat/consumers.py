@@ -150,6 +150,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):
             await self.send(text_data=realtime.encode(event))
 
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Text frames go straight to the connection when they can (see `_receive_direct`)."""
+        writer = self._frame_writer
+        if text_data is not None and not close and writer is not None and writer.takes_raw_frames():
+            writer.write(text_frame(text_data))
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def send_error(self, error: FrameError) -> None:
         metrics.WS_ERRORS.labels(code=error.code).inc()
         await self.send_event(error.as_event())
@@ -246,21 +256,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # --- Events from the channel layer ------------------------------------------------------
 
     def _take_group_messages_directly(self, on: bool) -> None:
-        """Have the channel layer hand this socket's group events to `_receive_direct`.
+        """Write this socket's frames straight to its connection (daphne only), and have the
+        channel layer hand its group events to `_receive_direct` (the pub/sub layer only).
 
-        Only with the pub/sub layer (travelsite.channel_layer) under daphne; elsewhere events
-        come through Channels' dispatch to `realtime_event`, with the same effect.
+        Elsewhere frames go through ASGI and events through Channels' dispatch to
+        `realtime_event`, with the same effect.
         """
         set_receiver = getattr(self.channel_layer, "set_direct_receiver", None)
-        if set_receiver is None:
-            return
         if on:
             self._frame_writer = self.scope.get(FRAME_WRITER_SCOPE_KEY)
-            if self._frame_writer is not None:
+            if self._frame_writer is not None and set_receiver is not None:
                 set_receiver(self.channel_name, self._receive_direct)
-        elif self._frame_writer is not None:
+        else:
             self._frame_writer = None
-            set_receiver(self.channel_name, None)
+            if set_receiver is not None:
+                set_receiver(self.channel_name, None)
 
     def _wants(self, message: dict[str, Any]) -> bool:
         """Whether this socket is an audience of a realtime event sent to one of its groups."""

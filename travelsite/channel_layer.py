@@ -16,7 +16,7 @@ receiver declines (returns False) is queued as before.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -91,6 +91,15 @@ class ResilientShard(RedisSingleShardConnection):
             if queue is not None:
                 queue.put_nowait(data)
 
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """PUBLISH each (channel, data) in order, in one round trip."""
+        async with self._lock:
+            self._ensure_redis()
+            pipeline = self._redis.pipeline(transaction=False)
+            for channel, data in items:
+                pipeline.publish(channel, data)
+            await pipeline.execute()
+
     async def _resubscribe(self) -> None:
         """A new connection, subscribed to everything this shard had (or None and retry)."""
         async with self._lock:
@@ -121,6 +130,16 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
     async def _subscribe_to_channel(self, channel: str) -> None:
         self.channels[channel] = LightQueue()  # one per socket: see travelsite/queues.py
         await self._get_shard(channel).subscribe(channel)
+
+    async def group_send_many(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """`group_send` of several messages, in order, one round trip per Redis shard."""
+        by_shard: dict[ResilientShard, list[tuple[str, bytes]]] = {}
+        for group, message in sends:
+            channel = self._get_group_channel_name(group)
+            shard = self._get_shard(channel)
+            by_shard.setdefault(shard, []).append((channel, self.channel_layer.serialize(message)))
+        for shard, items in by_shard.items():
+            await shard.publish_many(items)
 
     def set_direct_receiver(self, channel: str, receiver: DirectReceiver | None) -> None:
         """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them)."""

@@ -99,10 +99,28 @@ async def asend_bundles(bundles: Sequence[tuple[str, Sequence[dict[str, Any]]]])
     )
 
 
+#: Messages per pipelined round trip to Redis (pub/sub layer), or per concurrent chunk.
+SEND_CHUNK = 500
+
+
 async def asend_messages(sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Send prepared channel-layer messages (`layer_message`), each to its group."""
+    """Send prepared channel-layer messages (`layer_message`), each to its group, in order.
+
+    With the pub/sub layer the sends are pipelined (one round trip per chunk); with other
+    layers they run several at a time.
+    """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not sends:
+        return
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        for start in range(0, len(sends), SEND_CHUNK):
+            chunk = sends[start : start + SEND_CHUNK]
+            try:
+                await send_many(chunk)
+            except Exception:
+                metrics.LAYER_SEND_FAILURES.inc(len(chunk))
+                logger.exception("sending %d events failed", len(chunk))
         return
 
     async def one(group: str, message: dict[str, Any]) -> None:
@@ -140,12 +158,21 @@ def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 async def _deliver_outbox(outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]]") -> None:
     while True:
-        batch, meta = await outbox.get()
-        try:
-            await asend_each(batch, **meta)
-        except Exception:  # one bad event must not stop every later one
-            metrics.LAYER_SEND_FAILURES.inc()
-            logger.exception("could not send a batch of %d events", len(batch))
+        queued = [await outbox.get()]
+        while not outbox.empty():  # everything queued meanwhile goes in the same round trip
+            queued.append(outbox.get_nowait())
+        sends: list[tuple[str, dict[str, Any]]] = []
+        for batch, meta in queued:
+            try:
+                sends.extend(
+                    (group, layer_message(event, **meta))
+                    for groups, event in batch
+                    for group in dict.fromkeys(groups)
+                )
+            except Exception:  # one bad event must not stop the others
+                metrics.LAYER_SEND_FAILURES.inc()
+                logger.exception("could not encode a batch of %d events", len(batch))
+        await asend_messages(sends)
 
 
 def _bound_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
