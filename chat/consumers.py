@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from accounts.selectors import user_summary
 from accounts.services import credential_fingerprint
 from chat import presence_ws as chat_presence_ws
+from chat import unread_ws
 from chat import ws as chat_ws
 from notifications import ws as notifications_ws
 from presence import ws as presence_ws
@@ -351,8 +352,10 @@ ON_CONNECT: list[LifecycleHook] = [
     *presence_ws.ON_CONNECT,
     *chat_presence_ws.ON_CONNECT,
     *chat_ws.ON_CONNECT,
+    *unread_ws.ON_CONNECT,
 ]
 ON_DISCONNECT: list[LifecycleHook] = [
+    *unread_ws.ON_DISCONNECT,
     *chat_ws.ON_DISCONNECT,
     *chat_presence_ws.ON_DISCONNECT,
     *presence_ws.ON_DISCONNECT,

@@ -1,17 +1,13 @@
 """Chat events: what each action tells whom. Sent through travelsite.realtime on commit."""
 
 import asyncio
-import logging
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 
 from chat import selectors
 from chat.models import ChatMessage, ChatRoom
 from chat.shapes import message_shape, room_shape
 from travelsite import realtime
-
-logger = logging.getLogger(__name__)
 
 
 def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
@@ -41,9 +37,10 @@ _unread_pusher: "asyncio.Task[None] | None" = None
 #: How long a room's `unread` pushes are gathered: a busy room costs one push per window, not
 #: one per message (the counts are read once, when the push goes out).
 UNREAD_COALESCE_SECONDS = 0.3
-#: Counting is paced so that it takes at most about a third of the time, however slow it gets
-#: (many participants far behind in busy rooms): pushes then come less often, never pile up.
-UNREAD_PACING = 2.0
+#: Every process hears here which rooms have new messages; each tells its own sockets
+#: (chat/unread_ws.py). One send per window, however many participants.
+UNREAD_ROOMS_GROUP = "unread-rooms"
+UNREAD_ROOMS_TYPE = "unread.rooms"
 
 
 def unread_counts_changed(room_id: int) -> None:
@@ -58,29 +55,18 @@ async def _note_unread_counts_changed(room_id: int) -> None:
     global _unread_pusher
     _unread_pending.add(room_id)
     if _unread_pusher is None or _unread_pusher.done():
-        _unread_pusher = asyncio.get_running_loop().create_task(_push_unread_counts())
+        _unread_pusher = asyncio.get_running_loop().create_task(_announce_unread_rooms())
 
 
-async def _push_unread_counts() -> None:
-    """One task per process: every window, the pending rooms' counts, one room at a time."""
-    loop = asyncio.get_running_loop()
-    pause = UNREAD_COALESCE_SECONDS
+async def _announce_unread_rooms() -> None:
+    """One task per process: every window, the rooms with new messages, to every process."""
     while _unread_pending:
-        await asyncio.sleep(pause)
-        started = loop.time()
+        await asyncio.sleep(UNREAD_COALESCE_SECONDS)
         rooms = sorted(_unread_pending)
         _unread_pending.clear()
-        for room_id in rooms:
-            try:
-                # Background work: on a pool thread, not in the queue of Channels' one
-                # database thread.
-                counts = await database_sync_to_async(
-                    selectors.unread_counts_for_room, thread_sensitive=False
-                )(room_id=room_id, online_only=True)
-                await realtime.asend_each(_unread_batch(room_id, counts), unless_joined=room_id)
-            except Exception:
-                logger.exception("could not push unread counts of room %s", room_id)
-        pause = max(UNREAD_COALESCE_SECONDS, UNREAD_PACING * (loop.time() - started))
+        await realtime.asend_messages(
+            [(UNREAD_ROOMS_GROUP, {"type": UNREAD_ROOMS_TYPE, "rooms": rooms})]
+        )
 
 
 def send_unread_counts(room_id: int) -> None:

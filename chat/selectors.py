@@ -62,10 +62,14 @@ def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> in
 
 
 def unread_counts_for_room(
-    *, room_id: int, exclude_user_id: int | None = None, online_only: bool = False
+    *,
+    room_id: int,
+    exclude_user_id: int | None = None,
+    online_only: bool = False,
+    user_ids: list[int] | None = None,
 ) -> dict[int, int]:
     """{user id: unread count} for every participant of a room (`online_only`: those online,
-    who have sockets to tell), in one query.
+    who have sockets to tell; `user_ids`: those of these users), in one query.
 
     Each participant's count reads only its own range of the room's messages (a subquery with
     the room as a constant, so PostgreSQL plans it on the room's message index), not the whole
@@ -84,6 +88,8 @@ def unread_counts_for_room(
     participants = ChatRoomParticipant.objects.filter(room_id=room_id)
     if online_only:
         participants = participants.filter(user__presence__is_online=True)
+    if user_ids is not None:
+        participants = participants.filter(user_id__in=user_ids)
     if exclude_user_id is not None:
         participants = participants.exclude(user_id=exclude_user_id)
     rows = participants.annotate(

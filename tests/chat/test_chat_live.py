@@ -214,6 +214,37 @@ def test_unread_goes_to_participant_sockets_not_joined_to_the_room(
         ping(bob_in_room)  # the joined socket got messages, not unread counts
 
 
+def test_unread_from_a_socket_send_reaches_not_joined_sockets_on_every_process(
+    daphne_factory: Callable[..., DaphneServer], lobby: ChatRoom
+) -> None:
+    """Messages sent over a socket: the storing process announces the room to every process,
+    and each tells its own sockets that are not showing the room (chat/unread_ws.py)."""
+    first, second = daphne_factory(), daphne_factory()
+    alice, bob = member(lobby), member(lobby)
+    with (
+        joined(first, alice, lobby) as sender,
+        joined(first, bob, lobby) as bob_in_room,
+        open_socket(second.ws_url, token=token_for(bob)) as bob_elsewhere,
+        open_socket(first.ws_url, token=token_for(bob)) as bob_here_not_joined,
+    ):
+        ping(bob_elsewhere)
+        ping(bob_here_not_joined)
+        for text in ("one", "two"):
+            send(
+                sender,
+                {"type": "send_message", "roomId": lobby.pk, "message": text, "clientId": text},
+            )
+            receive_type(sender, "ack")
+        for ws in (bob_elsewhere, bob_here_not_joined):
+            counts = [receive_type(ws, "unread")]
+            while counts[-1]["unreadCount"] < 2:  # both messages may come in one window
+                counts.append(receive_type(ws, "unread"))
+            assert all(c["roomId"] == lobby.pk for c in counts)
+        receive_type(bob_in_room, "message")
+        receive_type(bob_in_room, "message")
+        ping(bob_in_room)  # the joined socket got messages, not unread counts
+
+
 def test_leave_room_stops_its_events(daphne_server: DaphneServer, lobby: ChatRoom) -> None:
     alice, bob = member(lobby), member(lobby)
     with joined(daphne_server, bob, lobby) as bob_ws:
