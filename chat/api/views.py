@@ -134,9 +134,9 @@ class RoomListCreateApi(APIView):
         if query.validated_data["waiting"]:
             if not user.is_staff:
                 raise PermissionDenied("Only staff see the support queue.")
-            rooms = selectors.support_rooms_waiting()
+            rooms = list(selectors.support_rooms_waiting())
         else:
-            rooms = selectors.room_list(user=user)
+            rooms = selectors.with_unread_counts(list(selectors.room_list(user=user)), user=user)
         return Response({"results": [room_shape(room) for room in rooms]})
 
     @extend_schema(
