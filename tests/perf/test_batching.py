@@ -8,7 +8,8 @@ import pytest
 
 from travelsite.batching import Coalescer
 
-pytestmark = pytest.mark.asyncio
+# The Coalescer runs its calls through `database_sync_to_async`, which touches the connections.
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
 async def test_requests_arriving_together_share_a_call_and_keep_their_results() -> None:
