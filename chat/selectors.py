@@ -25,10 +25,6 @@ def visible_messages() -> QuerySet[ChatMessage]:
     return ChatMessage.objects.filter(is_hidden=False).select_related("sender__profile")
 
 
-def participation(*, user_id: int, room_id: int) -> ChatRoomParticipant | None:
-    return ChatRoomParticipant.objects.filter(user_id=user_id, room_id=room_id).first()
-
-
 def room_visible_to(*, user: User, room: ChatRoom, participant: bool | None = None) -> bool:
     """Who may see (read, join) a room: CONTRACT.md's room rules.
 
@@ -55,11 +51,8 @@ def visible_room(*, user: User, room_id: int) -> ChatRoom | None:
 
 def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> int:
     """Other users' visible messages after the read marker (an index range scan)."""
-    return (
-        ChatMessage.objects.filter(room_id=room_id, is_hidden=False, id__gt=last_read_message_id)
-        .exclude(sender_id=user_id)
-        .count()
-    )
+    counts = unread_counts_by_room(user_id=user_id, read_markers={room_id: last_read_message_id})
+    return counts.get(room_id, 0)
 
 
 def unread_counts_for_room(

@@ -170,8 +170,3 @@ def typing_stopped_by_messages(*, pairs: list[tuple[int, int]]) -> None:
             logger.warning(
                 "could not clear typing of user %s in room %s", user_id, room_id, exc_info=True
             )
-
-
-def typing_stopped_by_message(*, user_id: int, room_id: int) -> None:
-    """`typing_stopped_by_messages` for one message."""
-    typing_stopped_by_messages(pairs=[(room_id, user_id)])

@@ -78,13 +78,16 @@ async def asend_each(batch: Batch, **meta: Any) -> None:
     Delivery is best effort: a failed send is logged, and what was stored is recovered by
     clients with `sync`.
     """
-    await asend_messages(
-        [
-            (group, layer_message(event, **meta))
-            for groups, event in batch
-            for group in dict.fromkeys(groups)
-        ]
-    )
+    await asend_messages(_layer_messages(batch, meta))
+
+
+def _layer_messages(batch: Batch, meta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(group, channel-layer message) for each event of `batch` and each of its groups."""
+    return [
+        (group, layer_message(event, **meta))
+        for groups, event in batch
+        for group in dict.fromkeys(groups)
+    ]
 
 
 async def asend_bundles(bundles: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> None:
@@ -164,11 +167,7 @@ async def _deliver_outbox(outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]]")
         sends: list[tuple[str, dict[str, Any]]] = []
         for batch, meta in queued:
             try:
-                sends.extend(
-                    (group, layer_message(event, **meta))
-                    for groups, event in batch
-                    for group in dict.fromkeys(groups)
-                )
+                sends.extend(_layer_messages(batch, meta))
             except Exception:  # one bad event must not stop the others
                 metrics.LAYER_SEND_FAILURES.inc()
                 logger.exception("could not encode a batch of %d events", len(batch))

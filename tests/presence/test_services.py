@@ -127,8 +127,8 @@ def test_sending_a_message_drops_the_sender_from_the_typists(
     async_to_sync(typing_state().start)(room_id=42, user_id=typist.pk)
     async_to_sync(typing_state().start)(room_id=42, user_id=other.pk)
 
-    services.typing_stopped_by_message(user_id=typist.pk, room_id=42)
-    services.typing_stopped_by_message(user_id=typist.pk, room_id=42)  # no longer typing
+    services.typing_stopped_by_messages(pairs=[(42, typist.pk)])
+    services.typing_stopped_by_messages(pairs=[(42, typist.pk)])  # no longer typing
 
     assert sent == [
         (
@@ -144,13 +144,13 @@ def test_sending_a_message_drops_the_sender_from_the_typists(
     ]
 
 
-def test_typing_stopped_by_message_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typing_stopped_by_messages_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     class Broken:
         def stop_sync(self, **kwargs: Any) -> None:
             raise ConnectionError("redis is down")
 
     monkeypatch.setattr(services, "typing_state", Broken)
-    services.typing_stopped_by_message(user_id=1, room_id=1)
+    services.typing_stopped_by_messages(pairs=[(1, 1)])
 
 
 # --- Audiences and sends (chat's glue) -----------------------------------------------------------
