@@ -697,7 +697,7 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--profile",
-        help="py-spy record the daphne process during 'saturated 1x100' into this directory",
+        help="py-spy record the daphne process during the saturated runs into this directory",
     )
     args = parser.parse_args()
     cfg = Config(
@@ -737,8 +737,14 @@ def main() -> None:
             ("idle", bench.idle),  # first: fresh processes
             ("fanout100", bench.fanout_100),
             ("fanout500", bench.fanout_big),
-            ("saturated100", lambda: profiled(bench.saturated_100, ours, args.profile, cfg)),
-            ("saturated10x10", bench.saturated_10x10),
+            (
+                "saturated100",
+                lambda: profiled("saturated100", bench.saturated_100, ours, args.profile, cfg),
+            ),
+            (
+                "saturated10x10",
+                lambda: profiled("saturated10x10", bench.saturated_10x10, ours, args.profile, cfg),
+            ),
             ("history", bench.history),
         ]
         for key, step in steps:
@@ -766,7 +772,9 @@ def main() -> None:
         )
 
 
-def profiled(step: Callable[[], None], server: Server, out: str | None, cfg: Config) -> None:
+def profiled(
+    name: str, step: Callable[[], None], server: Server, out: str | None, cfg: Config
+) -> None:
     """Run `step`, sampling `server` with py-spy meanwhile (when asked and installed)."""
     spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if not out or not Path(spy).exists():
@@ -785,11 +793,11 @@ def profiled(step: Callable[[], None], server: Server, out: str | None, cfg: Con
                 str(duration),
                 "-r",
                 "250",
-                "--gil",  # only the thread holding the GIL: where the CPU goes
+                *(["--idle", "--threads"] if os.environ.get("BENCH_PROFILE_WALL") else ["--gil"]),
                 "--format",
                 "raw",
                 "-o",
-                str(Path(out) / "saturated100.folded"),
+                str(Path(out) / f"{name}.folded"),
                 "--nonblocking",
             ],
             stdout=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import display_name
-from chat import events, selectors
+from chat import events, selectors, writes
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
@@ -361,16 +362,8 @@ def _messages_store_once(
     look_up: bool,
 ) -> None:
     room_ids = sorted({requests[i].room_id for i in accepted})
-    user_ids = {requests[i].user.pk for i in accepted}
-    rooms = {
-        room.pk: room
-        for room in ChatRoom.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")
-    }
-    participating = set(
-        ChatRoomParticipant.objects.filter(room_id__in=rooms, user_id__in=user_ids).values_list(
-            "room_id", "user_id"
-        )
-    )
+    user_ids = sorted({requests[i].user.pk for i in accepted})
+    rooms, participating = writes.rooms_locked(room_ids, user_ids)
     keys = [(requests[i].user.pk, client_ids[i]) for i in accepted if client_ids[i]]
     stored = _messages_by_client_id(keys) if look_up else {}
     new: list[tuple[int, ChatMessage]] = []
@@ -399,8 +392,9 @@ def _messages_store_once(
             if key is not None:
                 first_of_key[key] = message
     if new:
-        ChatMessage.objects.bulk_create([message for _, message in new])
-        _after_insert(requests, new, rooms, participating)
+        now = timezone.now()
+        writes.messages_insert([message for _, message in new], now=now)
+        _after_insert(requests, new, rooms, participating, now=now)
 
 
 def _after_insert(
@@ -408,6 +402,8 @@ def _after_insert(
     created: list[tuple[int, ChatMessage]],
     rooms: dict[int, ChatRoom],
     participating: set[tuple[int, int]],
+    *,
+    now: datetime,
 ) -> None:
     """Move each room's last message, add new participants, and schedule the events."""
     touched: dict[int, ChatRoom] = {}
@@ -447,15 +443,7 @@ def _after_insert(
                 robust=True,
             )
         stopped_typing.add((user.pk, room.pk))
-    now = timezone.now()
-    for room in touched.values():
-        room.updated_at = now
-        ChatRoom.objects.filter(pk=room.pk).update(
-            last_message=room.last_message,
-            last_activity_at=room.last_activity_at,
-            awaiting_staff_since=room.awaiting_staff_since,
-            updated_at=now,
-        )
+    writes.rooms_update_last_message(list(touched.values()), now=now)
     if new_participants:
         ChatRoomParticipant.objects.bulk_create(
             [

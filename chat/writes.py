@@ -1,0 +1,142 @@
+"""The statements of the message write path (chat.services.messages_send), kept lean.
+
+Storing a batch of messages is the hottest write of the site; through the ORM each of its
+statements cost more Python time than PostgreSQL time (a room `update()` about 0.5 ms, the
+`bulk_create` of eight messages 1.4 ms, against round trips of 0.15 ms). These are the same
+statements written once: plain SQL that runs on PostgreSQL and SQLite alike, values adapted by
+the backend (`connection.ops`); a batch's rooms are updated by one statement.
+
+Only table and column names from the models and `%s` placeholders are put into the SQL text
+(hence the `noqa: S608`); every value is a parameter.
+"""
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+
+_ROOM = ChatRoom._meta.db_table
+_PARTICIPANT = ChatRoomParticipant._meta.db_table
+_MESSAGE = ChatMessage._meta.db_table
+
+
+_ROOM_FIELDS = ChatRoom._meta.concrete_fields
+_ROOM_COLUMNS = ", ".join(field.column for field in _ROOM_FIELDS)
+_ROOM_ATTNAMES = [field.attname for field in _ROOM_FIELDS]
+
+
+@functools.cache
+def _room_converters(vendor: str) -> list[tuple[Any, list[Any]]]:
+    """Per room column: (the column expression, the converters the ORM applies on loading)."""
+    out = []
+    fields: Sequence[Any] = _ROOM_FIELDS  # (the stubs' Field lacks get_db_converters)
+    for field in fields:
+        column = field.get_col(_ROOM)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        out.append((column, converters))
+    return out
+
+
+def _converted(values: Sequence[Any]) -> list[Any]:
+    """A room row's database values as the ORM would load them (SQLite dates, JSON)."""
+    out = list(values)
+    for index, (column, converters) in enumerate(_room_converters(connection.vendor)):
+        for converter in converters:
+            out[index] = converter(out[index], column, connection)
+    return out
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def rooms_locked(
+    room_ids: Sequence[int], user_ids: Sequence[int]
+) -> tuple[dict[int, ChatRoom], set[tuple[int, int]]]:
+    """The rooms, locked in id order until the transaction ends, and which of these users
+    take part in which of them: {room id: room}, {(room id, user id)}.
+
+    Locking in id order keeps two batches touching the same rooms from deadlocking.
+    """
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    rooms_in = _placeholders(len(room_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_ROOM_COLUMNS} FROM {_ROOM} WHERE id IN ({rooms_in}) ORDER BY id{lock}",  # noqa: S608
+            list(room_ids),
+        )
+        rooms = {
+            values[0]: ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _converted(values))
+            for values in cursor.fetchall()
+        }
+        cursor.execute(
+            f"SELECT room_id, user_id FROM {_PARTICIPANT} WHERE room_id IN ({rooms_in})"  # noqa: S608
+            f" AND user_id IN ({_placeholders(len(user_ids))})",
+            [*room_ids, *user_ids],
+        )
+        participating = {(room_id, user_id) for room_id, user_id in cursor.fetchall()}
+    return rooms, participating
+
+
+def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> None:
+    """Insert new messages in one statement, setting their ids and `created_at` (`now`).
+
+    Ids are returned in the order of the rows (as the ORM's `bulk_create` relies on too).
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    created_at = adapt(now)
+    rows = [(m.room_id, m.sender_id, m.message, m.client_id, created_at, False) for m in messages]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_MESSAGE} (room_id, sender_id, message, client_id, created_at,"  # noqa: S608
+            f" is_hidden) VALUES {values} RETURNING id",
+            [value for row in rows for value in row],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    for message, message_id in zip(messages, ids, strict=True):
+        message.pk = message_id
+        message.created_at = now
+        message.is_hidden = False
+        message._state.adding = False
+        message._state.db = connection.alias
+
+
+def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> None:
+    """Write each room's last message, last activity and support wait, in one statement."""
+    if not rooms:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    cases: dict[str, list[str]] = {
+        "last_message_id": [],
+        "last_activity_at": [],
+        "awaiting_staff_since": [],
+    }
+    params: dict[str, list[Any]] = {column: [] for column in cases}
+    for room in rooms:
+        values = {
+            "last_message_id": room.last_message_id,
+            "last_activity_at": adapt(room.last_activity_at),
+            "awaiting_staff_since": adapt(room.awaiting_staff_since),
+        }
+        for column, value in values.items():
+            cases[column].append("WHEN %s THEN %s")
+            params[column] += [room.pk, value]
+    # ELSE the column itself: a CASE whose branches are all NULL still has the column's type.
+    assignments = ", ".join(
+        f"{column} = CASE id {' '.join(whens)} ELSE {column} END" for column, whens in cases.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_ROOM} SET {assignments}, updated_at = %s"  # noqa: S608
+            f" WHERE id IN ({_placeholders(len(rooms))})",
+            [value for column in cases for value in params[column]]
+            + [adapt(now)]
+            + [room.pk for room in rooms],
+        )
+    for room in rooms:
+        room.updated_at = now
