@@ -5,10 +5,10 @@ Serve with `daphne travelsite.asgi:application`.
 
 import os
 
-from django.core.asgi import get_asgi_application
+from travelsite.http import get_http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "travelsite.settings")
-django_asgi_app = get_asgi_application()  # set up Django before importing consumers
+django_asgi_app = get_http_application()  # set up Django before importing consumers
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

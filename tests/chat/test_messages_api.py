@@ -115,10 +115,39 @@ def test_default_limit_is_50(user: User, room: ChatRoom) -> None:
 def test_history_costs_the_same_queries_whatever_the_page(
     user: User, room: ChatRoom, django_assert_num_queries: Any
 ) -> None:
-    fill(room, 30)
+    for _ in range(3):
+        fill(room, 10)  # three senders
     client = api_client_for(user)
-    with django_assert_num_queries(2):  # the room, one page (a public room needs no membership)
+    # The room, one page, its senders once each (a public room needs no membership).
+    with django_assert_num_queries(3):
         client.get("/api/chat/messages", {"roomId": room.pk, "limit": 25})
+
+
+def test_each_message_names_its_own_sender(user: User, room: ChatRoom) -> None:
+    first, second = UserFactory.create(first_name="Ana"), UserFactory.create(first_name="Bo")
+    services.message_send(user=first, room_id=room.pk, text="from Ana")
+    services.message_send(user=second, room_id=room.pk, text="from Bo")
+
+    results = get_page(user, roomId=room.pk)["results"]
+
+    assert [(m["message"], m["userId"], m["user"]["firstName"]) for m in results] == [
+        ("from Ana", first.pk, "Ana"),
+        ("from Bo", second.pk, "Bo"),
+    ]
+
+
+def test_newest_page_when_the_last_message_is_hidden_and_other_rooms_are_newer(
+    user: User, room: ChatRoom
+) -> None:
+    ids = fill(room, 3)
+    services.message_hide(actor=StaffFactory.create(), message_id=ids[2])
+    other, _ = services.public_room_create_or_join(user=StaffFactory.create(), name="Other")
+    fill(other, 2)
+
+    body = get_page(user, roomId=room.pk)
+
+    assert [m["id"] for m in body["results"]] == ids[:2]
+    assert body["hasMore"] is False
 
 
 def test_hidden_messages_vanish_from_history(user: User, room: ChatRoom) -> None:
