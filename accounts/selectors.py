@@ -33,7 +33,24 @@ def user_summary(user: AbstractBaseUser) -> dict[str, Any]:
 
 def user_card(user: AbstractBaseUser) -> dict[str, Any]:
     """`{id, firstName, lastName, profileImage}`: the user inside a Message."""
-    return {**user_summary(user), "profileImage": profile_image_of(user)}
+    return card_of(
+        user_id=user.pk,
+        first_name=getattr(user, "first_name", ""),
+        last_name=getattr(user, "last_name", ""),
+        profile_image=profile_image_of(user),
+    )
+
+
+def card_of(
+    *, user_id: int, first_name: str, last_name: str, profile_image: str | None
+) -> dict[str, Any]:
+    """`user_card` from the column values (history pages read rows, not users)."""
+    return {
+        "id": user_id,
+        "firstName": first_name,
+        "lastName": last_name,
+        "profileImage": profile_image or None,
+    }
 
 
 def display_name(user: AbstractBaseUser) -> str:

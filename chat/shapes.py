@@ -1,21 +1,56 @@
 """The wire shapes of chat (CONTRACT.md "Shapes"): one definition for REST and WebSocket."""
 
+from datetime import datetime
 from typing import Any
 
-from accounts.selectors import user_card, user_summary
+from accounts.selectors import card_of, user_card, user_summary
 from chat.models import ChatMessage, ChatRoom
+from chat.selectors import MessageRow
 
 
 def message_shape(message: ChatMessage) -> dict[str, Any]:
     """A Message; expects `sender__profile` selected (else it costs queries)."""
+    return _message(
+        message.pk,
+        message.message,
+        message.room_id,
+        message.sender_id,
+        message.client_id,
+        message.created_at,
+        user_card(message.sender),
+    )
+
+
+def message_row_shape(row: MessageRow) -> dict[str, Any]:
+    """A Message from a history row (`selectors.message_page`)."""
+    card = card_of(
+        user_id=row.sender_id,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        profile_image=row.profile_image,
+    )
+    return _message(
+        row.id, row.message, row.room_id, row.sender_id, row.client_id, row.created_at, card
+    )
+
+
+def _message(
+    message_id: int,
+    text: str,
+    room_id: int,
+    sender_id: int,
+    client_id: str | None,
+    created_at: datetime,
+    card: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "id": message.pk,
-        "message": message.message,
-        "roomId": message.room_id,
-        "userId": message.sender_id,
-        "clientId": message.client_id,
-        "createdAt": message.created_at.isoformat(),
-        "user": user_card(message.sender),
+        "id": message_id,
+        "message": text,
+        "roomId": room_id,
+        "userId": sender_id,
+        "clientId": client_id,
+        "createdAt": created_at.isoformat(),
+        "user": card,
     }
 
 

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 
 from chat import selectors, services
 from chat.presence_ws import room_members_presence
-from chat.shapes import message_shape, room_shape
+from chat.shapes import message_row_shape, message_shape, room_shape
 from travelsite import realtime
 from travelsite.batching import Coalescer
 from travelsite.frames import FrameError, frame_ref, require_int, require_str
@@ -28,7 +28,7 @@ def _open_room(socket: Socket, room_id: int | None, name: str | None) -> dict[st
     return {
         "type": "room_joined",
         "room": room_shape(room),
-        "messages": [message_shape(m) for m in messages],
+        "messages": [message_row_shape(m) for m in messages],
         "hasMore": has_more,
         "presence": room_members_presence(room_id=room.pk, viewer=socket.user),
     }
@@ -99,7 +99,7 @@ def _history_after(socket: Socket, room_id: int, after_id: int) -> dict[str, Any
     return {
         "type": "history",
         "roomId": room_id,
-        "messages": [message_shape(m) for m in messages],
+        "messages": [message_row_shape(m) for m in messages],
         "hasMore": has_more,
     }
 

@@ -12,24 +12,39 @@ from travelsite.http import SyncChainASGIHandler
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def get(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
-    """One GET through a fresh handler: {status, headers (lower-case names), body}."""
+async def get(path: str, *, host: bytes = b"localhost") -> dict[str, Any]:
+    return await call("GET", path, host=host)
+
+
+async def call(
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    host: bytes = b"localhost",
+) -> dict[str, Any]:
+    """One request through a fresh handler: {status, headers (lower-case names), body}."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"localhost"), *(headers or [])],
+        "headers": [
+            (b"host", host),
+            (b"content-length", str(len(body)).encode()),
+            *(headers or []),
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
     communicator = ApplicationCommunicator(SyncChainASGIHandler(), scope)
-    await communicator.send_input({"type": "http.request", "body": b""})
+    await communicator.send_input({"type": "http.request", "body": body})
     start = await communicator.receive_output(10)
     body = b""
     while True:
@@ -65,3 +80,43 @@ def test_static_files_are_served() -> None:
     response = asyncio.run(get("/static/js/realtime.js"))
     assert response["status"] == 200
     assert b"WebSocket" in response["body"]
+
+
+def test_a_request_body_reaches_the_view() -> None:
+    response = asyncio.run(
+        call(
+            "POST",
+            "/api/auth/token",
+            body=json.dumps({"username": "nobody"}).encode(),
+            headers=[(b"content-type", b"application/json")],
+        )
+    )
+    assert response["status"] == 400
+    assert json.loads(response["body"]) == {"password": ["This field is required."]}
+
+
+def test_a_request_for_an_unknown_host_is_400() -> None:
+    response = asyncio.run(get("/api/chat/rooms", host=b"evil.example"))
+    assert response["status"] == 400
+
+
+def test_each_request_gives_its_database_connection_back(settings: Any) -> None:
+    """More requests than the pool holds: a connection kept by a finished request would make
+    one of them wait for the pool and fail."""
+    from rest_framework.authtoken.models import Token
+
+    from tests.factories import UserFactory
+
+    token = Token.objects.create(user=UserFactory.create())
+    pool_size = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 5)
+
+    async def many() -> list[int]:
+        statuses = []
+        for _ in range(pool_size + 5):
+            response = await call(
+                "GET", "/api/chat/rooms", headers=[(b"authorization", f"Token {token}".encode())]
+            )
+            statuses.append(response["status"])
+        return statuses
+
+    assert asyncio.run(many()) == [200] * (pool_size + 5)

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from chat import selectors, services
 from chat.models import ChatRoom
-from chat.shapes import message_shape, room_shape
+from chat.shapes import message_row_shape, message_shape, room_shape
 from travelsite.api import StrictCharField, request_user
 from travelsite.openapi import RETRY_AFTER, WRITE_ERRORS, ApiSchema, errors
 
@@ -240,7 +240,7 @@ class MessageListCreateApi(APIView):
             after=values.get("after"),
             limit=values["limit"],
         )
-        return Response({"results": [message_shape(m) for m in messages], "hasMore": has_more})
+        return Response({"results": [message_row_shape(m) for m in messages], "hasMore": has_more})
 
     @extend_schema(
         request=inline_serializer(
