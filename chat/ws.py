@@ -24,7 +24,7 @@ def _frame_error(error: services.ChatError, frame: dict[str, Any]) -> FrameError
 def _open_room(socket: Socket, room_id: int | None, name: str | None) -> dict[str, Any]:
     room = services.room_open(user=socket.user, room_id=room_id, name=name)
     room = selectors.room_of(user=socket.user, room_id=room.pk)
-    messages, has_more = selectors.message_page(room_id=room.pk, limit=HISTORY_PAGE)
+    messages, has_more = selectors.message_page(room=room, limit=HISTORY_PAGE)
     return {
         "type": "room_joined",
         "room": room_shape(room),
@@ -95,7 +95,7 @@ def _history_after(socket: Socket, room_id: int, after_id: int) -> dict[str, Any
     room = selectors.visible_room(user=socket.user, room_id=room_id)
     if room is None:
         raise services.NotFound("No such room.")
-    messages, has_more = selectors.message_page(room_id=room_id, after=after_id, limit=SYNC_PAGE)
+    messages, has_more = selectors.message_page(room=room, after=after_id, limit=SYNC_PAGE)
     return {
         "type": "history",
         "roomId": room_id,

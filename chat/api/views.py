@@ -235,7 +235,7 @@ class MessageListCreateApi(APIView):
         if room is None:
             raise NotFound("No such room.")
         messages, has_more = selectors.message_page(
-            room_id=room.pk,
+            room=room,
             before=values.get("before"),
             after=values.get("after"),
             limit=values["limit"],
