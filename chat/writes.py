@@ -25,7 +25,7 @@ _MESSAGE = ChatMessage._meta.db_table
 
 
 _ROOM_FIELDS = ChatRoom._meta.concrete_fields
-_ROOM_COLUMNS = ", ".join(field.column for field in _ROOM_FIELDS)
+_ROOM_COLUMNS = ", ".join(f"r.{field.column}" for field in _ROOM_FIELDS)
 _ROOM_ATTNAMES = [field.attname for field in _ROOM_FIELDS]
 
 
@@ -58,27 +58,35 @@ def rooms_locked(
     room_ids: Sequence[int], user_ids: Sequence[int]
 ) -> tuple[dict[int, ChatRoom], set[tuple[int, int]]]:
     """The rooms, locked in id order until the transaction ends, and which of these users
-    take part in which of them: {room id: room}, {(room id, user id)}.
+    take part in which of them: {room id: room}, {(room id, user id)}, in one statement.
 
     Locking in id order keeps two batches touching the same rooms from deadlocking.
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    rooms_in = _placeholders(len(room_ids))
+    joined = (
+        "string_agg(p.user_id::text, ',')"
+        if connection.vendor == "postgresql"
+        else "group_concat(p.user_id)"
+    )
+    participants = (
+        f"(SELECT {joined} FROM {_PARTICIPANT} p WHERE p.room_id = r.id"  # noqa: S608
+        f" AND p.user_id IN ({_placeholders(len(user_ids))}))"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_ROOM_COLUMNS} FROM {_ROOM} WHERE id IN ({rooms_in}) ORDER BY id{lock}",  # noqa: S608
-            list(room_ids),
+            f"SELECT {_ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
+            f" WHERE r.id IN ({_placeholders(len(room_ids))}) ORDER BY r.id{lock}",
+            [*user_ids, *room_ids],
         )
-        rooms = {
-            values[0]: ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _converted(values))
-            for values in cursor.fetchall()
-        }
-        cursor.execute(
-            f"SELECT room_id, user_id FROM {_PARTICIPANT} WHERE room_id IN ({rooms_in})"  # noqa: S608
-            f" AND user_id IN ({_placeholders(len(user_ids))})",
-            [*room_ids, *user_ids],
-        )
-        participating = {(room_id, user_id) for room_id, user_id in cursor.fetchall()}
+        rows = cursor.fetchall()
+    rooms: dict[int, ChatRoom] = {}
+    participating: set[tuple[int, int]] = set()
+    for *values, participant_ids in rows:
+        room = ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _converted(values))
+        rooms[room.pk] = room
+        for user_id in str(participant_ids or "").split(","):
+            if user_id:
+                participating.add((room.pk, int(user_id)))
     return rooms, participating
 
 

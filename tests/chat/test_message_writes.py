@@ -29,6 +29,8 @@ def test_locked_rooms_are_loaded_as_the_orm_loads_them(user: User) -> None:
     support = support_room_about_something(user)
     public, _ = services.public_room_create_or_join(user=StaffFactory.create(), name="Lobby")
     stranger = UserFactory.create()
+    services.public_room_create_or_join(user=user, name="Lobby")
+    services.public_room_create_or_join(user=stranger, name="Lobby")
 
     with transaction.atomic():
         rooms, participating = writes.rooms_locked(
@@ -41,7 +43,7 @@ def test_locked_rooms_are_loaded_as_the_orm_loads_them(user: User) -> None:
         for field in ChatRoom._meta.concrete_fields:
             assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
     assert rooms[support.pk].topic == {"type": "tour", "id": 7, "name": "Fjords · 01 Jun 2027"}
-    assert participating == {(support.pk, user.pk)}
+    assert participating == {(support.pk, user.pk), (public.pk, user.pk), (public.pk, stranger.pk)}
 
 
 def test_a_batch_over_several_rooms_moves_each_rooms_last_message_and_support_wait() -> None:
