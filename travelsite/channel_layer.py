@@ -11,11 +11,15 @@ It also lets a consumer take group messages directly (`set_direct_receiver`): a 
 is decoded once and handed to each local member's receiver, synchronously, in the order it came,
 instead of being queued once per member for Channels to decode and dispatch one by one. What a
 receiver declines (returns False) is queued as before.
+
+Group messages go to the sending process' own members first, when sent, not after a trip
+through Redis; Redis carries them to the other processes (`group_send_many`).
 """
 
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +39,9 @@ logger = logging.getLogger(__name__)
 DirectReceiver = Callable[[dict[str, Any]], bool]
 
 RECONNECT_DELAY_SECONDS = 0.5
+
+#: The key naming the sending layer in each group message (see `group_send_many`).
+ORIGIN_KEY = "__origin"
 
 
 class ResilientShard(RedisSingleShardConnection):
@@ -73,23 +80,12 @@ class ResilientShard(RedisSingleShardConnection):
         if queue is not None:
             queue.put_nowait(data)
             return
-        members = layer.groups.get(name)
-        if not members:
+        if not layer.groups.get(name):
             return
-        decoded: dict[str, Any] | None = None
-        for channel in list(members):
-            receiver = layer.direct_receivers.get(channel)
-            if receiver is not None:
-                if decoded is None:
-                    decoded = layer.channel_layer.deserialize(data)
-                try:
-                    if receiver(decoded):
-                        continue
-                except Exception:
-                    logger.exception("direct receiver of %s failed; queueing", channel)
-            queue = layer.channels.get(channel)
-            if queue is not None:
-                queue.put_nowait(data)
+        decoded = layer.channel_layer.deserialize(data)
+        if decoded.get(ORIGIN_KEY) == layer.origin:
+            return  # this process' own: its members had it when it was sent
+        layer.deliver_locally(name, decoded, data)
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         """PUBLISH each (channel, data) in order, in one round trip."""
@@ -126,20 +122,47 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         super().__init__(hosts, *args, **kwargs)
         self._shards = [ResilientShard(host, self) for host in decode_hosts(hosts)]
         self.direct_receivers: dict[str, DirectReceiver] = {}
+        #: Which process (and loop) sent a group message: see `group_send_many`.
+        self.origin = secrets.token_hex(8)
 
     async def _subscribe_to_channel(self, channel: str) -> None:
         self.channels[channel] = LightQueue()  # one per socket: see travelsite/queues.py
         await self._get_shard(channel).subscribe(channel)
 
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self.group_send_many([(group, message)])
+
     async def group_send_many(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """`group_send` of several messages, in order, one round trip per Redis shard."""
+        """`group_send` of several messages, in order, one round trip per Redis shard.
+
+        Local first: this process' own members of each group get the message at once, and the
+        other processes through Redis. Each message carries this layer's origin, so that when
+        it comes back from Redis (this process is subscribed to the groups its sockets are in)
+        it is not delivered twice.
+        """
         by_shard: dict[ResilientShard, list[tuple[str, bytes]]] = {}
         for group, message in sends:
             channel = self._get_group_channel_name(group)
-            shard = self._get_shard(channel)
-            by_shard.setdefault(shard, []).append((channel, self.channel_layer.serialize(message)))
+            data = self.channel_layer.serialize({**message, ORIGIN_KEY: self.origin})
+            self.deliver_locally(channel, dict(message), data)
+            by_shard.setdefault(self._get_shard(channel), []).append((channel, data))
         for shard, items in by_shard.items():
             await shard.publish_many(items)
+
+    def deliver_locally(self, group_channel: str, message: dict[str, Any], data: bytes) -> None:
+        """Hand a group message to this process' members of the group: to each one's direct
+        receiver (all sharing `message`, decoded once), else to its queue (`data`)."""
+        for channel in list(self.groups.get(group_channel, ())):
+            receiver = self.direct_receivers.get(channel)
+            if receiver is not None:
+                try:
+                    if receiver(message):
+                        continue
+                except Exception:
+                    logger.exception("direct receiver of %s failed; queueing", channel)
+            queue = self.channels.get(channel)
+            if queue is not None:
+                queue.put_nowait(data)
 
     def set_direct_receiver(self, channel: str, receiver: DirectReceiver | None) -> None:
         """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them)."""
