@@ -24,33 +24,29 @@ def profile_image_of(user: AbstractBaseUser) -> str | None:
 
 def user_summary(user: AbstractBaseUser) -> dict[str, Any]:
     """`{id, firstName, lastName}`: how events name a user."""
-    return {
-        "id": user.pk,
-        "firstName": getattr(user, "first_name", ""),
-        "lastName": getattr(user, "last_name", ""),
-    }
+    return summary_of(
+        user_id=user.pk,
+        first_name=getattr(user, "first_name", ""),
+        last_name=getattr(user, "last_name", ""),
+    )
 
 
 def user_card(user: AbstractBaseUser) -> dict[str, Any]:
     """`{id, firstName, lastName, profileImage}`: the user inside a Message."""
-    return card_of(
-        user_id=user.pk,
-        first_name=getattr(user, "first_name", ""),
-        last_name=getattr(user, "last_name", ""),
-        profile_image=profile_image_of(user),
-    )
+    return {**user_summary(user), "profileImage": profile_image_of(user)}
+
+
+def summary_of(*, user_id: int, first_name: str, last_name: str) -> dict[str, Any]:
+    """`user_summary` from the column values."""
+    return {"id": user_id, "firstName": first_name, "lastName": last_name}
 
 
 def card_of(
     *, user_id: int, first_name: str, last_name: str, profile_image: str | None
 ) -> dict[str, Any]:
     """`user_card` from the column values (history pages read rows, not users)."""
-    return {
-        "id": user_id,
-        "firstName": first_name,
-        "lastName": last_name,
-        "profileImage": profile_image or None,
-    }
+    summary = summary_of(user_id=user_id, first_name=first_name, last_name=last_name)
+    return {**summary, "profileImage": profile_image or None}
 
 
 def display_name(user: AbstractBaseUser) -> str:
