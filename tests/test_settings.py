@@ -17,6 +17,8 @@ print(json.dumps({
     "engine": db["ENGINE"],
     "name": str(db["NAME"]),
     "pool": db.get("OPTIONS", {}).get("pool"),
+    "server_side_binding": db.get("OPTIONS", {}).get("server_side_binding"),
+    "prepare_threshold": db.get("OPTIONS", {}).get("prepare_threshold"),
     "conn_max_age": db["CONN_MAX_AGE"],
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
@@ -57,6 +59,14 @@ def test_database_url_selects_postgresql_with_psycopg_pool_and_no_persistent_con
     assert loaded["name"] == "travel"
     assert isinstance(loaded["pool"], dict) and loaded["pool"]["max_size"] >= 1
     assert loaded["conn_max_age"] == 0
+    assert loaded["server_side_binding"] is True and loaded["prepare_threshold"] == 2
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler() -> None:
+    loaded = settings_under(
+        {"DATABASE_URL": "postgres://u:p@pgbouncer:6432/travel", "DB_PREPARED_STATEMENTS": "0"}
+    )
+    assert loaded["server_side_binding"] is None and loaded["prepare_threshold"] is None
 
 
 def test_redis_url_selects_the_redis_pubsub_layer_with_a_sized_pool() -> None:
