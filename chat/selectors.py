@@ -1,9 +1,10 @@
 """Reads of chat: which rooms a user sees, history pages and unread counts."""
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -19,7 +20,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, JSONObject
 
+from accounts.models import Profile
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+from travelsite import sql
 
 Kind = ChatRoom.Kind
 
@@ -189,17 +192,39 @@ class MessageRow(NamedTuple):
     profile_image: str | None
 
 
-_ROW_FIELDS = [
-    "id",
-    "message",
-    "room_id",
-    "sender_id",
-    "client_id",
-    "created_at",
-    "sender__first_name",
-    "sender__last_name",
-    "sender__profile__profile_image",
-]
+def _row_sql() -> tuple[str, list[Any]]:
+    """The page's SELECT … FROM … JOIN (from the models' names) and its fields, in row order."""
+    message: Any = ChatMessage._meta
+    user: Any = message.get_field("sender").related_model._meta
+    profile: Any = Profile._meta
+    fields = [
+        *((message, message.get_field(name)) for name in _MESSAGE_COLUMNS),
+        (user, user.get_field("first_name")),
+        (user, user.get_field("last_name")),
+        (profile, profile.get_field("profile_image")),
+    ]
+    alias = {message: "m", user: "u", profile: "p"}
+    columns = ", ".join(f"{alias[meta]}.{field.column}" for meta, field in fields)
+    sender = message.get_field("sender").column
+    select = (
+        f"SELECT {columns} FROM {message.db_table} m"  # noqa: S608
+        f" JOIN {user.db_table} u ON u.{user.pk.column} = m.{sender}"
+        f" LEFT JOIN {profile.db_table} p ON p.{profile.get_field('user').column} = m.{sender}"
+        # NOT is_hidden: the predicate of the room's message index (message_room_visible_idx)
+        " WHERE m.room_id = %s AND NOT m.is_hidden"
+    )
+    return select, [field for _, field in fields]
+
+
+_MESSAGE_COLUMNS = ["id", "message", "room", "sender", "client_id", "created_at"]
+_ROW_SELECT, _ROW_FIELDS = _row_sql()
+_load_row = sql.RowLoader(_ROW_FIELDS)
+#: The page's three ways: forward from `after`, back from `before`, back from the newest.
+_PAGE_SQL = {
+    "after": f"{_ROW_SELECT} AND m.id > %s ORDER BY m.id LIMIT %s",
+    "before": f"{_ROW_SELECT} AND m.id < %s ORDER BY m.id DESC LIMIT %s",
+    "newest": f"{_ROW_SELECT} AND m.id <= %s ORDER BY m.id DESC LIMIT %s",
+}
 
 
 def message_page(
@@ -210,9 +235,8 @@ def message_page(
     `after` pages forward (newer); `before`, or no cursor, pages backward from the newest.
     Rows, not models: a page of models (message, sender, profile) cost 150 instances.
     """
-    messages = ChatMessage.objects.filter(room_id=room.pk, is_hidden=False)
     if after is not None:
-        page = _rows(messages.filter(id__gt=after).order_by("id"), limit + 1)
+        page = _rows("after", room.pk, after, limit + 1)
         return page[:limit], len(page) > limit
     if before is None:
         # The newest page starts at the room's last message (as loaded with `room`). Without
@@ -221,15 +245,18 @@ def message_page(
         # them: 2 ms).
         if room.last_message_id is None:
             return [], False
-        messages = messages.filter(id__lte=room.last_message_id)
+        page = _rows("newest", room.pk, room.last_message_id, limit + 1)
     else:
-        messages = messages.filter(id__lt=before)
-    page = _rows(messages.order_by("-id"), limit + 1)
+        page = _rows("before", room.pk, before, limit + 1)
     return page[:limit][::-1], len(page) > limit
 
 
-def _rows(messages: QuerySet[ChatMessage], count: int) -> list[MessageRow]:
-    return [MessageRow(*values) for values in messages.values_list(*_ROW_FIELDS)[:count]]
+def _rows(way: str, room_id: int, bound: int, count: int) -> list[MessageRow]:
+    """Plain SQL (travelsite.sql): the ORM spent 0.9 ms of a page's 1.6 compiling it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PAGE_SQL[way], [room_id, bound, count])
+        rows = cursor.fetchall()
+    return [MessageRow(*_load_row(row)) for row in rows]
 
 
 def support_rooms_inbox() -> QuerySet[ChatRoom]:

@@ -10,7 +10,6 @@ Only table and column names from the models and `%s` placeholders are put into t
 (hence the `noqa: S608`); every value is a parameter.
 """
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from django.db import connection
 
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
+from travelsite import sql
 
 _ROOM = ChatRoom._meta.db_table
 _PARTICIPANT = ChatRoomParticipant._meta.db_table
@@ -27,31 +27,7 @@ _MESSAGE = ChatMessage._meta.db_table
 _ROOM_FIELDS = ChatRoom._meta.concrete_fields
 _ROOM_COLUMNS = ", ".join(f"r.{field.column}" for field in _ROOM_FIELDS)
 _ROOM_ATTNAMES = [field.attname for field in _ROOM_FIELDS]
-
-
-@functools.cache
-def _room_converters(vendor: str) -> list[tuple[Any, list[Any]]]:
-    """Per room column: (the column expression, the converters the ORM applies on loading)."""
-    out = []
-    fields: Sequence[Any] = _ROOM_FIELDS  # (the stubs' Field lacks get_db_converters)
-    for field in fields:
-        column = field.get_col(_ROOM)
-        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        out.append((column, converters))
-    return out
-
-
-def _converted(values: Sequence[Any]) -> list[Any]:
-    """A room row's database values as the ORM would load them (SQLite dates, JSON)."""
-    out = list(values)
-    for index, (column, converters) in enumerate(_room_converters(connection.vendor)):
-        for converter in converters:
-            out[index] = converter(out[index], column, connection)
-    return out
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
+_load_room = sql.RowLoader(_ROOM_FIELDS)
 
 
 def rooms_locked(
@@ -70,19 +46,19 @@ def rooms_locked(
     )
     participants = (
         f"(SELECT {joined} FROM {_PARTICIPANT} p WHERE p.room_id = r.id"  # noqa: S608
-        f" AND p.user_id IN ({_placeholders(len(user_ids))}))"
+        f" AND p.user_id IN ({sql.placeholders(len(user_ids))}))"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
-            f" WHERE r.id IN ({_placeholders(len(room_ids))}) ORDER BY r.id{lock}",
+            f" WHERE r.id IN ({sql.placeholders(len(room_ids))}) ORDER BY r.id{lock}",
             [*user_ids, *room_ids],
         )
         rows = cursor.fetchall()
     rooms: dict[int, ChatRoom] = {}
     participating: set[tuple[int, int]] = set()
     for *values, participant_ids in rows:
-        room = ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _converted(values))
+        room = ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _load_room(values))
         rooms[room.pk] = room
         for user_id in str(participant_ids or "").split(","):
             if user_id:
@@ -141,7 +117,7 @@ def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> No
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_ROOM} SET {assignments}, updated_at = %s"  # noqa: S608
-            f" WHERE id IN ({_placeholders(len(rooms))})",
+            f" WHERE id IN ({sql.placeholders(len(rooms))})",
             [value for column in cases for value in params[column]]
             + [adapt(now)]
             + [room.pk for room in rooms],

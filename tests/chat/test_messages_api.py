@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from accounts.models import Profile
 from chat import services
 from chat.models import ChatMessage, ChatRoom
 from tests.conftest import api_client_for
@@ -134,6 +135,27 @@ def test_each_message_names_its_own_sender(user: User, room: ChatRoom) -> None:
         ("from Ana", first.pk, "Ana"),
         ("from Bo", second.pk, "Bo"),
     ]
+
+
+def test_a_history_row_is_the_message_as_its_send_answered(user: User, room: ChatRoom) -> None:
+    pictured = UserFactory.create(first_name="Ana", last_name="Lind")
+    Profile.objects.update_or_create(
+        user=pictured, defaults={"profile_image": "https://img.example/ana.png"}
+    )
+    sent = [
+        api_client_for(pictured).post(
+            "/api/chat/messages",
+            {"roomId": room.pk, "message": "één ☕", "clientId": "c-1"},
+            format="json",
+        ),
+        api_client_for(user).post(
+            "/api/chat/messages", {"roomId": room.pk, "message": "hi"}, format="json"
+        ),
+    ]
+    assert [r.status_code for r in sent] == [201, 201]
+
+    for query in ({}, {"after": 0}, {"before": sent[1].json()["id"] + 1}):
+        assert get_page(user, roomId=room.pk, **query)["results"] == [r.json() for r in sent]
 
 
 def test_newest_page_when_the_last_message_is_hidden_and_other_rooms_are_newer(
