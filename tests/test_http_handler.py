@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -23,8 +24,10 @@ async def call(
     body: bytes = b"",
     headers: list[tuple[bytes, bytes]] | None = None,
     host: bytes = b"localhost",
+    handler: SyncChainASGIHandler | None = None,
 ) -> dict[str, Any]:
-    """One request through a fresh handler: {status, headers (lower-case names), body}."""
+    """One request (through a fresh handler unless given one): {status, headers (lower-case
+    names), body}."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -43,7 +46,7 @@ async def call(
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
-    communicator = ApplicationCommunicator(SyncChainASGIHandler(), scope)
+    communicator = ApplicationCommunicator(handler or SyncChainASGIHandler(), scope)
     await communicator.send_input({"type": "http.request", "body": body})
     start = await communicator.receive_output(10)
     body = b""
@@ -120,3 +123,50 @@ def test_each_request_gives_its_database_connection_back(settings: Any) -> None:
         return statuses
 
     assert asyncio.run(many()) == [200] * (pool_size + 5)
+
+
+def handler_recording_threads(
+    threads: list[threading.Thread], *, wait_for: threading.Barrier | None = None
+) -> SyncChainASGIHandler:
+    """A handler that notes which thread handles each request (after `wait_for`, if given)."""
+    handler = SyncChainASGIHandler()
+    respond = handler._respond
+
+    def recording(scope: dict[str, Any], body_file: Any) -> Any:
+        threads.append(threading.current_thread())  # kept: ids of live objects differ
+        if wait_for is not None:
+            wait_for.wait()
+        return respond(scope, body_file)
+
+    handler._respond = recording  # type: ignore[method-assign]
+    return handler
+
+
+def test_requests_one_after_another_are_handled_on_one_kept_thread() -> None:
+    threads: list[threading.Thread] = []
+    handler = handler_recording_threads(threads)
+
+    async def three() -> list[int]:
+        return [(await call("GET", "/api/chat/rooms", handler=handler))["status"] for _ in "abc"]
+
+    assert asyncio.run(three()) == [401, 401, 401]
+    assert len(threads) == 3 and len(set(map(id, threads))) == 1
+    assert threading.current_thread() not in threads  # not the event loop's thread
+
+
+def test_requests_at_the_same_time_get_a_thread_each_and_both_are_kept() -> None:
+    threads: list[threading.Thread] = []
+    both_running = threading.Barrier(2, timeout=5)  # one shared thread would never get past
+    handler = handler_recording_threads(threads, wait_for=both_running)
+
+    async def two_at_once() -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(
+                call("GET", "/api/chat/rooms", handler=handler),
+                call("GET", "/api/chat/rooms", handler=handler),
+            )
+        )
+
+    assert [r["status"] for r in asyncio.run(two_at_once())] == [401, 401]
+    assert len(set(map(id, threads))) == 2
+    assert len(handler._idle_threads) == 2
