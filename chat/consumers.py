@@ -275,8 +275,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     def _wants(self, message: dict[str, Any]) -> bool:
         """Whether this socket is an audience of a realtime event sent to one of its groups."""
-        if message.get("unless_joined") in self.joined_rooms:
-            return False  # e.g. `unread` goes only to the sockets not showing that room
         return message.get("exclude_user") != getattr(self.user, "pk", None)
 
     def _receive_direct(self, message: dict[str, Any]) -> bool:

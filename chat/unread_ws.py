@@ -6,12 +6,20 @@ its own signed-in sockets: the users with a socket that has not joined that room
 count, from one query for just those users, on just those sockets. A room whose participants
 here are all looking at it (the usual case in a busy room) costs no query and no send, where
 pushing to every participant's user group cost a send per participant per window.
+
+Counts are advanced, not recounted: the process keeps, per room, the counts it last sent and
+the message they were counted through, and reads only the new messages and the read markers
+(selectors.unread_counts_advanced). A hide announces the room for a full recount, and what is
+kept is recounted in full at least every `RECOUNT_SECONDS` anyway (messages deleted through
+the admin, or with their sender's account, announce nothing).
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -24,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: user id -> this process's signed-in sockets of that user.
 _local_sockets: dict[int, set[Socket]] = defaultdict(set)
+#: room id -> (when counted in full, the counts last sent from here).
+_known: dict[int, tuple[float, selectors.RoomUnread]] = {}
+RECOUNT_SECONDS = 60.0
+_forgotten_at = 0.0
 _listeners: dict[asyncio.AbstractEventLoop, "asyncio.Task[None]"] = {}
 
 
@@ -59,7 +71,7 @@ async def _listen() -> None:
         while True:
             message = await layer.receive(channel)
             try:
-                await tell_local_sockets(message.get("rooms", []))
+                await tell_local_sockets(message.get("rooms", []), message.get("recount", []))
             except Exception:
                 logger.exception("could not send unread counts of rooms %s", message.get("rooms"))
     finally:
@@ -67,8 +79,12 @@ async def _listen() -> None:
             await layer.group_discard(events.UNREAD_ROOMS_GROUP, channel)
 
 
-async def tell_local_sockets(room_ids: list[Any]) -> None:
-    """Send `unread` for each room to this process's sockets not joined to it."""
+async def tell_local_sockets(room_ids: Sequence[Any], recount: Sequence[Any] = ()) -> None:
+    """Send `unread` for each room to this process's sockets not joined to it (counting the
+    rooms in `recount` in full)."""
+    for room_id in recount:
+        _known.pop(room_id, None)
+    _forget_old_counts()
     for room_id in room_ids:
         if not isinstance(room_id, int):
             continue
@@ -79,15 +95,30 @@ async def tell_local_sockets(room_ids: list[Any]) -> None:
         waiting = {user_id: sockets for user_id, sockets in waiting.items() if sockets}
         if not waiting:
             continue
+        counted_at, known = _known.get(room_id, (0.0, None))
+        if time.monotonic() - counted_at > RECOUNT_SECONDS:
+            known, counted_at = None, time.monotonic()
         # Background work: on a pool thread, not in the queue of Channels' one database thread.
-        counts = await database_sync_to_async(
-            selectors.unread_counts_for_room, thread_sensitive=False
-        )(room_id=room_id, user_ids=sorted(waiting))
-        for user_id, count in counts.items():
+        known = await database_sync_to_async(
+            selectors.unread_counts_advanced, thread_sensitive=False
+        )(room_id=room_id, user_ids=sorted(waiting), known=known)
+        _known[room_id] = (counted_at, known)
+        for user_id, (_marker, count) in known.counts.items():
             event = {"type": "unread", "roomId": room_id, "unreadCount": count}
             for socket in waiting[user_id]:
                 if room_id not in socket.joined_rooms:  # it may have joined meanwhile
                     await socket.send_event(event)
+
+
+def _forget_old_counts() -> None:
+    """Drop what would be recounted anyway (rooms that went quiet), at most once a minute."""
+    global _forgotten_at
+    now = time.monotonic()
+    if now - _forgotten_at < RECOUNT_SECONDS:
+        return
+    _forgotten_at = now
+    for room_id in [r for r, (at, _) in _known.items() if now - at > RECOUNT_SECONDS]:
+        del _known[room_id]
 
 
 ON_CONNECT: list[LifecycleHook] = [socket_opened]

@@ -210,6 +210,11 @@ def send_each(batch: Batch, **meta: Any) -> None:
     async_to_sync(asend_each)(batch, **meta)
 
 
+def send_prepared(sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Send prepared channel-layer messages now, from sync code without a bound loop."""
+    async_to_sync(asend_messages)(sends)
+
+
 def send(groups: Iterable[str], event: dict[str, Any], **meta: Any) -> None:
     """Send `event` to every socket in `groups` now (from sync code)."""
     send_each([(list(groups), event)], **meta)

@@ -202,12 +202,12 @@ def test_unread_goes_to_participant_sockets_not_joined_to_the_room(
     ):
         ping(bob_elsewhere)
         services.message_send(user=alice, room_id=lobby.pk, text="one")
-        services.message_send(user=alice, room_id=lobby.pk, text="two")
         assert receive_type(bob_elsewhere, "unread") == {
             "type": "unread",
             "roomId": lobby.pk,
             "unreadCount": 1,
         }
+        services.message_send(user=alice, room_id=lobby.pk, text="two")
         assert receive_type(bob_elsewhere, "unread")["unreadCount"] == 2
         receive_type(bob_in_room, "message")
         receive_type(bob_in_room, "message")
@@ -243,6 +243,42 @@ def test_unread_from_a_socket_send_reaches_not_joined_sockets_on_every_process(
         receive_type(bob_in_room, "message")
         receive_type(bob_in_room, "message")
         ping(bob_in_room)  # the joined socket got messages, not unread counts
+
+
+def test_a_hidden_unread_message_leaves_the_counts_of_sockets_not_showing_the_room(
+    daphne_server: DaphneServer, lobby: ChatRoom
+) -> None:
+    """The server advances the counts it sent (chat/unread_ws.py); a hide makes it count the
+    room again, so the hidden message leaves the count now and stays out of later ones."""
+    alice, bob = member(lobby), member(lobby)
+
+    def send_and_count(
+        sender: ClientConnection, watcher: ClientConnection, text: str
+    ) -> tuple[int, int]:
+        """Send `text`; its id and the next non-zero unread count `watcher` hears."""
+        frame = {"type": "send_message", "roomId": lobby.pk, "message": text, "clientId": text}
+        send(sender, frame)
+        stored = receive_type(sender, "ack")["message"]["id"]
+        count = receive_type(watcher, "unread")
+        while count["roomId"] != lobby.pk or count["unreadCount"] == 0:
+            count = receive_type(watcher, "unread")
+        return int(stored), int(count["unreadCount"])
+
+    with (
+        joined(daphne_server, alice, lobby) as alice_ws,
+        open_socket(daphne_server.ws_url, token=token_for(bob)) as bob_elsewhere,
+    ):
+        ping(bob_elsewhere)
+        send_and_count(alice_ws, bob_elsewhere, "one")
+        spam, count = send_and_count(alice_ws, bob_elsewhere, "spam")
+        while count < 2:
+            count = receive_type(bob_elsewhere, "unread")["unreadCount"]
+
+        services.message_hide(actor=StaffFactory.create(), message_id=spam)
+        assert receive_type(bob_elsewhere, "unread")["unreadCount"] == 1
+
+        _, count = send_and_count(alice_ws, bob_elsewhere, "three")
+        assert count == 2
 
 
 def test_leave_room_stops_its_events(daphne_server: DaphneServer, lobby: ChatRoom) -> None:
