@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -258,6 +259,9 @@ class SendRequest:
     room_id: int
     text: object
     client_id: object = None
+    #: The sender's rate limit, when the caller took it already (the socket path takes it on
+    #: the event loop while the database thread stores the previous batch): None if allowed.
+    rate_limit: ratelimit.RateLimited | Literal["unchecked"] | None = "unchecked"
 
 
 #: What `messages_send` answers per request: (message, created) or the error it raises alone.
@@ -297,10 +301,15 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
         except ChatError as error:
             results[index] = error
     valid = [i for i in range(len(requests)) if results[i] is None]
-    verdicts = ratelimit.check_each("messages", [requests[i].user.pk for i in valid])
-    for index, limited in zip(valid, verdicts, strict=True):
-        if limited is not None:
+    unchecked = [i for i in valid if requests[i].rate_limit == "unchecked"]
+    if unchecked:
+        verdicts = ratelimit.check_each("messages", [requests[i].user.pk for i in unchecked])
+        for index, limited in zip(unchecked, verdicts, strict=True):
             results[index] = limited
+    for index in valid:
+        verdict = requests[index].rate_limit
+        if isinstance(verdict, ratelimit.RateLimited):
+            results[index] = verdict
     accepted = [i for i in valid if results[i] is None]
     if accepted:
         _messages_store(requests, accepted, texts, client_ids, results)

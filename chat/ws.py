@@ -1,5 +1,6 @@
 """Chat's WebSocket frame handlers: validate the frame, call one service, answer the socket."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -7,9 +8,10 @@ from channels.db import database_sync_to_async
 from chat import selectors, services
 from chat.presence_ws import room_members_presence
 from chat.shapes import message_row_shape, message_shape, room_shape
-from travelsite import realtime
+from travelsite import ratelimit, realtime
 from travelsite.batching import Coalescer
 from travelsite.frames import FrameError, frame_ref, require_int, require_str
+from travelsite.ratelimit import RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
 
 HISTORY_PAGE = 50
@@ -58,6 +60,13 @@ async def leave_room(socket: Socket, frame: dict[str, Any]) -> None:
     await socket.send_event({"type": "room_left", "roomId": room_id})
 
 
+async def _take_send_rate_limits(user_ids: Sequence[int]) -> list[RateLimited | None]:
+    return await ratelimit.acheck_each("messages", list(user_ids))
+
+
+#: Senders' rate limits, taken together in one Redis round trip on the event loop, so the
+#: database thread does not wait for Redis while it could store the previous batch.
+_take_rate_limits = Coalescer(_take_send_rate_limits)
 #: Sends that arrive together are stored together (one transaction; see messages_send).
 _store_messages = Coalescer(services.messages_send)
 
@@ -65,8 +74,11 @@ _store_messages = Coalescer(services.messages_send)
 async def send_message(socket: Socket, frame: dict[str, Any]) -> None:
     room_id = require_int(frame, "roomId")
     assert room_id is not None
+    rate_limit = await _take_rate_limits.submit(socket.user.pk)
     result = await _store_messages.submit(
-        services.SendRequest(socket.user, room_id, frame.get("message"), frame.get("clientId"))
+        services.SendRequest(
+            socket.user, room_id, frame.get("message"), frame.get("clientId"), rate_limit
+        )
     )
     if isinstance(result, services.ChatError):
         raise _frame_error(result, frame)

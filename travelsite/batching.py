@@ -8,8 +8,9 @@ gets its own result. Alone, a request goes at once: batching adds no wait.
 """
 
 import asyncio
+import inspect
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -26,12 +27,22 @@ class _Pending(Generic[Request, Result]):
 
 
 class Coalescer(Generic[Request, Result]):
-    """Runs `handle_many(requests) -> results` (sync, one result per request, in order)."""
+    """Runs `handle_many(requests) -> results` (one result per request, in order): a sync
+    function on the database thread, or a coroutine function on the event loop (requests that
+    need one round trip elsewhere, e.g. to Redis)."""
 
     def __init__(
-        self, handle_many: Callable[[Sequence[Request]], Sequence[Result]], *, max_batch: int = 64
+        self,
+        handle_many: Callable[[Sequence[Request]], Sequence[Result]]
+        | Callable[[Sequence[Request]], Awaitable[Sequence[Result]]],
+        *,
+        max_batch: int = 64,
     ) -> None:
-        self._handle_many = database_sync_to_async(handle_many)
+        self._handle_many: Callable[[Sequence[Request]], Awaitable[Sequence[Result]]] = (
+            handle_many
+            if inspect.iscoroutinefunction(handle_many)
+            else database_sync_to_async(handle_many)
+        )
         self._max_batch = max_batch
         self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending[Any, Any]] = (
             weakref.WeakKeyDictionary()

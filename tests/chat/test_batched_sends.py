@@ -104,6 +104,33 @@ def test_a_retry_is_acknowledged_even_when_now_refused(user: User, settings: Any
     assert isinstance(results[1], services.NotFound | RateLimited)
 
 
+def test_a_rate_limit_taken_by_the_caller_is_used_not_taken_again(
+    user: User, settings: Any
+) -> None:
+    """The socket path takes the limit on the event loop and passes the verdict in."""
+    room = lobby()
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "messages": (1, 0.001)}
+    limited = RateLimited("messages", 3.0)
+
+    allowed = services.messages_send(
+        [Send(user, room.pk, f"m{n}", f"c{n}", rate_limit=None) for n in range(3)]
+    )
+    refused = services.messages_send(
+        [
+            Send(user, room.pk, "m0", "c0", rate_limit=limited),
+            Send(user, room.pk, "x", "new", limited),
+        ]
+    )
+
+    assert [created for _, created in allowed] == [True, True, True]  # type: ignore[misc]
+    assert refused[0] == (allowed[0][0], False)  # type: ignore[index]  # a retry: still acked
+    assert refused[1] is limited
+    # The bucket (one message) was not touched by any of those: one more send takes it.
+    first, second = (services.messages_send([Send(user, room.pk, t)])[0] for t in "yz")
+    assert isinstance(first, tuple) and first[1] is True
+    assert isinstance(second, RateLimited)
+
+
 def test_a_batch_costs_the_same_statements_however_many_messages(user: User) -> None:
     room = lobby()
     created = UserFactory.create_batch(20)

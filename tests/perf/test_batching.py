@@ -57,3 +57,26 @@ async def test_batches_are_capped() -> None:
 
     assert results == list(range(8))
     assert max(sizes) <= 3 and sum(sizes) == 8
+
+
+async def test_an_async_handler_runs_on_the_event_loop_and_batches_too() -> None:
+    calls: list[list[int]] = []
+    threads: set[int] = set()
+    release = asyncio.Event()
+
+    async def double_all(requests: Sequence[int]) -> list[int]:
+        calls.append(list(requests))
+        threads.add(threading.get_ident())
+        await release.wait()
+        return [2 * r for r in requests]
+
+    coalescer = Coalescer(double_all)
+    first = asyncio.ensure_future(coalescer.submit(1))
+    await asyncio.sleep(0.01)
+    rest = [asyncio.ensure_future(coalescer.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0.01)
+    release.set()
+
+    assert [await first, *[await r for r in rest]] == [2, 4, 6]
+    assert calls == [[1], [2, 3]]
+    assert threads == {threading.get_ident()}
