@@ -29,8 +29,8 @@ from travelsite import metrics, realtime
 from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
 from travelsite.ratelimit import LocalBucket, RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
+from travelsite.token_auth import user_for_token
 from travelsite.transport import FRAME_WRITER_SCOPE_KEY, FrameWriter, text_frame
-from travelsite.ws_auth import user_for_token
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """Reads of chat: which rooms a user sees, history pages and unread counts."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -47,10 +48,31 @@ def room_visible_to(*, user: User, room: ChatRoom, participant: bool | None = No
 
 
 def visible_room(*, user: User, room_id: int) -> ChatRoom | None:
-    room = ChatRoom.objects.filter(pk=room_id).first()
+    room = room_by_id(room_id)
     if room is None or not room_visible_to(user=user, room=room):
         return None
     return room
+
+
+ROOM_FIELDS = ChatRoom._meta.concrete_fields
+ROOM_COLUMNS = ", ".join(f"r.{field.column}" for field in ROOM_FIELDS)
+_ROOM_ATTNAMES = [field.attname for field in ROOM_FIELDS]
+_load_room_row = sql.RowLoader(ROOM_FIELDS)
+_ROOM_BY_ID = f"SELECT {ROOM_COLUMNS} FROM {ChatRoom._meta.db_table} r WHERE r.id = %s"  # noqa: S608
+
+
+def room_from_row(values: Sequence[Any]) -> ChatRoom:
+    """A room from the values of `ROOM_COLUMNS`, as the ORM would load it."""
+    return ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _load_room_row(values))
+
+
+def room_by_id(room_id: int) -> ChatRoom | None:
+    """`ChatRoom.objects.filter(pk=room_id).first()` without compiling a queryset (checked on
+    every history page and socket join)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ROOM_BY_ID, [room_id])
+        row = cursor.fetchone()
+    return None if row is None else room_from_row(row)
 
 
 def unread_count(*, user_id: int, room_id: int, last_read_message_id: int) -> int:

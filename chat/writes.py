@@ -16,18 +16,13 @@ from typing import Any
 
 from django.db import connection
 
+from chat import selectors
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from travelsite import sql
 
 _ROOM = ChatRoom._meta.db_table
 _PARTICIPANT = ChatRoomParticipant._meta.db_table
 _MESSAGE = ChatMessage._meta.db_table
-
-
-_ROOM_FIELDS = ChatRoom._meta.concrete_fields
-_ROOM_COLUMNS = ", ".join(f"r.{field.column}" for field in _ROOM_FIELDS)
-_ROOM_ATTNAMES = [field.attname for field in _ROOM_FIELDS]
-_load_room = sql.RowLoader(_ROOM_FIELDS)
 
 
 def rooms_locked(
@@ -50,7 +45,7 @@ def rooms_locked(
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
+            f"SELECT {selectors.ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
             f" WHERE r.id IN ({sql.placeholders(len(room_ids))}) ORDER BY r.id{lock}",
             [*user_ids, *room_ids],
         )
@@ -58,7 +53,7 @@ def rooms_locked(
     rooms: dict[int, ChatRoom] = {}
     participating: set[tuple[int, int]] = set()
     for *values, participant_ids in rows:
-        room = ChatRoom.from_db(connection.alias, _ROOM_ATTNAMES, _load_room(values))
+        room = selectors.room_from_row(values)
         rooms[room.pk] = room
         for user_id in str(participant_ids or "").split(","):
             if user_id:

@@ -3,6 +3,8 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from travelsite.token_auth import owner_of_token, user_for_token
+
 pytestmark = pytest.mark.django_db
 
 
@@ -71,6 +73,38 @@ def test_token_authenticates_api_calls(api: APIClient, user: User) -> None:
 def test_bad_token_is_401(api: APIClient, header: str) -> None:
     api.credentials(HTTP_AUTHORIZATION=header)
     assert api.get("/api/bookings").status_code == 401
+
+
+def test_a_token_signs_in_its_user_as_the_orm_loads_them(api: APIClient, user: User) -> None:
+    token = Token.objects.create(user=user)
+
+    signed_in = owner_of_token(token.key)
+
+    assert signed_in is not None
+    expected = User.objects.get(pk=user.pk)
+    for field in User._meta.concrete_fields:
+        assert getattr(signed_in, field.attname) == getattr(expected, field.attname), field.name
+    assert owner_of_token("no-such-key") is None
+
+
+def test_a_token_of_an_inactive_user_is_401_and_says_so(api: APIClient, user: User) -> None:
+    token = Token.objects.create(user=user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    response = api.get("/api/bookings")
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+    assert response["WWW-Authenticate"] == "Token"
+    assert user_for_token(token.key) is None  # and sockets refuse it too
+
+
+def test_an_unknown_token_is_401_invalid_token(api: APIClient) -> None:
+    api.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+    response = api.get("/api/bookings")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
 
 
 def test_unauthenticated_api_call_is_401(api: APIClient) -> None:

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from travelsite import metrics
-from travelsite.ws_auth import user_for_token
+from travelsite.token_auth import user_for_token
 
 
 def database_status() -> str:

@@ -6,16 +6,9 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import AnonymousUser
 
-
-def user_for_token(key: str) -> User | None:
-    """The active user owning API token `key`, or None."""
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
-        return None
-    return token.user
+from travelsite.token_auth import user_for_token
 
 
 def token_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:

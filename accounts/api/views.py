@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -15,6 +15,7 @@ from travelsite import ratelimit
 from travelsite.api import StrictCharField, request_user
 from travelsite.openapi import RETRY_AFTER, errors
 from travelsite.throttling import client_ip
+from travelsite.token_auth import ApiTokenAuthentication
 
 
 class TokenCreateApi(APIView):
@@ -63,7 +64,7 @@ class TokenCreateApi(APIView):
     def get_authenticators(self) -> list[Any]:
         # Signing in needs no credentials; revoking needs them.
         if self.request is not None and self.request.method == "DELETE":
-            return [TokenAuthentication(), SessionAuthentication()]
+            return [ApiTokenAuthentication(), SessionAuthentication()]
         return []
 
     def get_permissions(self) -> list[Any]:

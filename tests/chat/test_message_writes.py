@@ -1,4 +1,5 @@
-"""The lean statements behind `messages_send` (chat.writes) load and write what the ORM would."""
+"""The lean statements behind `messages_send` (chat.writes) and the room lookup of every page
+and join (selectors.room_by_id) load and write what the ORM would."""
 
 import datetime
 
@@ -8,7 +9,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import services, writes
+from chat import selectors, services, writes
 from chat.models import ChatMessage, ChatRoom
 from tests.factories import StaffFactory, UserFactory
 
@@ -44,6 +45,20 @@ def test_locked_rooms_are_loaded_as_the_orm_loads_them(user: User) -> None:
             assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
     assert rooms[support.pk].topic == {"type": "tour", "id": 7, "name": "Fjords · 01 Jun 2027"}
     assert participating == {(support.pk, user.pk), (public.pk, user.pk), (public.pk, stranger.pk)}
+
+
+def test_a_room_by_id_is_loaded_as_the_orm_loads_it(user: User) -> None:
+    support = support_room_about_something(user)
+    services.message_send(user=user, room_id=support.pk, text="hello")
+
+    loaded = selectors.room_by_id(support.pk)
+
+    expected = ChatRoom.objects.get(pk=support.pk)
+    assert loaded is not None and loaded.pk == support.pk
+    for field in ChatRoom._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.topic == {"type": "tour", "id": 7, "name": "Fjords · 01 Jun 2027"}
+    assert selectors.room_by_id(10**9) is None
 
 
 def test_a_batch_over_several_rooms_moves_each_rooms_last_message_and_support_wait() -> None:
