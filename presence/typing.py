@@ -71,6 +71,22 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 return {removed, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '+inf')}
 """
 
+# `_STOP` for several (room, user) pairs in one call: KEYS[1] is the all-typists set, KEYS[i]
+# (i > 1) the room of pair i - 1; ARGV[1] the time, then user id and member per pair.
+_STOP_MANY = """
+local out = {}
+for i = 2, #KEYS do
+  local user, member = ARGV[2 * i - 2], ARGV[2 * i - 1]
+  redis.call('ZREM', KEYS[1], member)
+  if redis.call('ZREM', KEYS[i], user) == 1 then
+    out[#out + 1] = {1, redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. ARGV[1], '+inf')}
+  else
+    out[#out + 1] = {0, {}}
+  end
+end
+return out
+"""
+
 _EXPIRE = """
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local seen = {}
@@ -153,16 +169,17 @@ class RedisTypingState:
         self, *, pairs: Sequence[tuple[int, int]], now: float | None = None
     ) -> list[TypingChange]:
         """`stop` for several (room, user) pairs in one round trip (a batch of sent messages)."""
+        if not pairs:
+            return []
         now = time.time() if now is None else now
-        script = async_script(self.url, _STOP)
-        pipeline = async_client(self.url).pipeline(transaction=False)
-        for room_id, user_id in pairs:
-            await script(
-                keys=[self._room_key(room_id), self._all_key],
-                args=[user_id, f"{room_id}:{user_id}", now],
-                client=pipeline,
-            )
-        results = await pipeline.execute()
+        # One script call (EVALSHA): a pipeline of scripts also asks SCRIPT EXISTS first.
+        results = await async_script(self.url, _STOP_MANY)(
+            keys=[self._all_key, *(self._room_key(room_id) for room_id, _ in pairs)],
+            args=[
+                now,
+                *(v for room_id, user_id in pairs for v in (user_id, f"{room_id}:{user_id}")),
+            ],
+        )
         changes = [self._change(room_id, r) for (room_id, _), r in zip(pairs, results, strict=True)]
         return [change for change in changes if change is not None]
 
