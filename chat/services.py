@@ -22,7 +22,7 @@ from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
 from presence.services import typing_stopped_by_messages
-from travelsite import metrics, ratelimit
+from travelsite import metrics, ratelimit, realtime
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,8 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
             results[index] = verdict
     accepted = [i for i in valid if results[i] is None]
     if accepted:
-        _messages_store(requests, accepted, texts, client_ids, results)
+        with realtime.one_handover():  # its events, after commit, in one wake-up of the loop
+            _messages_store(requests, accepted, texts, client_ids, results)
 
     # A refused send that repeats a stored clientId is acknowledged with what was stored.
     retried = [

@@ -7,10 +7,12 @@ readable). Consumers only forward the pre-encoded text to their socket.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -187,15 +189,54 @@ def _bound_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+_handovers = threading.local()
+
+
+@contextlib.contextmanager
+def one_handover() -> Iterator[None]:
+    """Hand everything sent (and run soon) inside this block to the loop in one wake-up.
+
+    Each hand-over from a thread to the loop writes to the loop's wake-up pipe and makes the
+    two threads trade the GIL; a batch of stored messages hands over a few things per message
+    (its event, its unread announcement, typing). Inside the block they are kept, in order,
+    and handed over together when it ends.
+    """
+    if getattr(_handovers, "pending", None) is not None:
+        yield  # nested: the outer block hands over
+        return
+    pending: list[tuple[Any, tuple[Any, ...]]] = []
+    _handovers.pending = pending
+    try:
+        yield
+    finally:
+        _handovers.pending = None
+        loop = _bound_loop_elsewhere()
+        if pending and loop is not None:
+            loop.call_soon_threadsafe(_run_all, pending, context=contextvars.Context())
+
+
+def _run_all(calls: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    for function, args in calls:
+        function(*args)
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, function: Any, *args: Any) -> None:
+    pending = getattr(_handovers, "pending", None)
+    if pending is not None:
+        pending.append((function, args))
+    else:
+        # A fresh context: the caller's (Channels' database thread) would make the task look
+        # as if it ran inside that thread, and its own database calls would then refuse to run.
+        loop.call_soon_threadsafe(function, *args, context=contextvars.Context())
+
+
 def run_soon(coroutine: Any) -> bool:
     """Run `coroutine` on the bound loop without waiting; False (and closed) when none is bound."""
     loop = _bound_loop_elsewhere()
     if loop is None:
         coroutine.close()
         return False
-    # A fresh context: the caller's (Channels' database thread) would make the task look as if
-    # it ran inside that thread, and its own database calls would then refuse to run.
-    loop.call_soon_threadsafe(loop.create_task, coroutine, context=contextvars.Context())
+    _hand_over(loop, loop.create_task, coroutine)
     return True
 
 
@@ -203,9 +244,7 @@ def send_each(batch: Batch, **meta: Any) -> None:
     """Send each event of `batch` to its groups: queued to the bound loop, or now."""
     loop = _bound_loop_elsewhere()
     if loop is not None and _outbox is not None:
-        loop.call_soon_threadsafe(
-            _outbox.put_nowait, (list(batch), meta), context=contextvars.Context()
-        )
+        _hand_over(loop, _outbox.put_nowait, (list(batch), meta))
         return
     async_to_sync(asend_each)(batch, **meta)
 
