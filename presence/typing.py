@@ -65,15 +65,10 @@ end
 return {changed, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[4], '+inf')}
 """
 
+# Stops (room, user) pairs, one or a batch in one call: KEYS[1] is the all-typists set, KEYS[i]
+# (i > 1) the room of pair i - 1; ARGV[1] the time, then user id and member per pair. Per pair
+# {changed, the room's typists now}.
 _STOP = """
-redis.call('ZREM', KEYS[2], ARGV[2])
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-return {removed, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '+inf')}
-"""
-
-# `_STOP` for several (room, user) pairs in one call: KEYS[1] is the all-typists set, KEYS[i]
-# (i > 1) the room of pair i - 1; ARGV[1] the time, then user id and member per pair.
-_STOP_MANY = """
 local out = {}
 for i = 2, #KEYS do
   local user, member = ARGV[2 * i - 2], ARGV[2 * i - 1]
@@ -159,10 +154,8 @@ class RedisTypingState:
         self, *, room_id: int, user_id: int, now: float | None = None
     ) -> TypingChange | None:
         now = time.time() if now is None else now
-        result = await async_script(self.url, _STOP)(
-            keys=[self._room_key(room_id), self._all_key],
-            args=[user_id, f"{room_id}:{user_id}", now],
-        )
+        keys, args = self._stop_call([(room_id, user_id)], now)
+        (result,) = await async_script(self.url, _STOP)(keys=keys, args=args)
         return self._change(room_id, result)
 
     async def stop_many(
@@ -173,13 +166,8 @@ class RedisTypingState:
             return []
         now = time.time() if now is None else now
         # One script call (EVALSHA): a pipeline of scripts also asks SCRIPT EXISTS first.
-        results = await async_script(self.url, _STOP_MANY)(
-            keys=[self._all_key, *(self._room_key(room_id) for room_id, _ in pairs)],
-            args=[
-                now,
-                *(v for room_id, user_id in pairs for v in (user_id, f"{room_id}:{user_id}")),
-            ],
-        )
+        keys, args = self._stop_call(pairs, now)
+        results = await async_script(self.url, _STOP)(keys=keys, args=args)
         changes = [self._change(room_id, r) for (room_id, _), r in zip(pairs, results, strict=True)]
         return [change for change in changes if change is not None]
 
@@ -187,16 +175,18 @@ class RedisTypingState:
         self, *, room_id: int, user_id: int, now: float | None = None
     ) -> TypingChange | None:
         now = time.time() if now is None else now
-        result = sync_client(self.url).eval(
-            _STOP,
-            2,
-            self._room_key(room_id),
-            self._all_key,
-            user_id,
-            f"{room_id}:{user_id}",
-            now,
-        )
+        keys, args = self._stop_call([(room_id, user_id)], now)
+        results: Any = sync_client(self.url).eval(_STOP, len(keys), *keys, *args)
+        (result,) = results
         return self._change(room_id, result)
+
+    def _stop_call(
+        self, pairs: Sequence[tuple[int, int]], now: float
+    ) -> tuple[list[str], list[Any]]:
+        """`_STOP`'s keys and arguments for these (room, user) pairs."""
+        keys = [self._all_key, *(self._room_key(room_id) for room_id, _ in pairs)]
+        args = [now, *(v for room_id, user_id in pairs for v in (user_id, f"{room_id}:{user_id}"))]
+        return keys, args
 
     async def expire(self, *, now: float | None = None, limit: int = 1000) -> list[TypingChange]:
         now = time.time() if now is None else now

@@ -141,8 +141,7 @@ def check_each(name: str, subjects: list[str | int]) -> list["RateLimited | None
     rule = limit(name)
     keys = [_key(rule, str(subject)) for subject in subjects]
     if not settings.REDIS_URL:
-        results = [_memory_take(key, rule) for key in keys]
-        replies: list[Any] = [(int(allowed), wait) for allowed, wait in results]
+        replies = _memory_replies(rule, keys)
     else:
         pipeline = _sync_redis().pipeline(transaction=False)
         for key in keys:
@@ -156,11 +155,16 @@ async def acheck_each(name: str, subjects: Sequence[str | int]) -> list["RateLim
     rule = limit(name)
     keys = [_key(rule, str(subject)) for subject in subjects]
     if not settings.REDIS_URL:
-        return _verdicts(rule, [(int(a), w) for a, w in (_memory_take(k, rule) for k in keys)])
+        return _verdicts(rule, _memory_replies(rule, keys))
     pipeline = _async_redis().pipeline(transaction=False)
     for key in keys:
         pipeline.eval(BUCKET_LUA, 1, key, rule.burst, rule.per_second)
     return _verdicts(rule, await pipeline.execute())
+
+
+def _memory_replies(rule: Limit, keys: Sequence[str]) -> list[Any]:
+    """What the Lua script would answer for each key, from the in-memory buckets."""
+    return [(int(allowed), wait) for allowed, wait in (_memory_take(k, rule) for k in keys)]
 
 
 def _verdicts(rule: Limit, replies: Sequence[Any]) -> list["RateLimited | None"]:
