@@ -520,6 +520,24 @@ class Bench:
         b, o = self._both(name, rooms=rooms, per=10, rate=None, duration=self.cfg.saturated_s)
         self.throughput_rows(name, b, o)
 
+    def steady_10x10(self) -> None:
+        """10 rooms of 10 at a fixed rate below saturation: server CPU per message.
+
+        Saturated throughput mixes CPU per message with how well the server's threads share one
+        core, and moves by 10-20 % from run to run; at a rate both servers sustain, CPU per
+        message is steadier, so this is the figure to compare two versions of the code by.
+        """
+        rooms = [self.data["rooms"][f"bench-r{i}"] for i in range(10)]
+        name = f"steady 10x10 @{STEADY_RATE}/s"
+        b, o = self._both(
+            name, rooms=rooms, per=10, rate=float(STEADY_RATE), duration=self.cfg.saturated_s
+        )
+        bu, ou = b["server_cpu_us_per_delivery"], o["server_cpu_us_per_delivery"]
+        bm = bu * 10 if bu is not None else None
+        om = ou * 10 if ou is not None else None
+        self.rows.append(Row(name, "server CPU us/message", bm, om, ratio(om, bm), "info", None))
+        self.latency_rows(name, b, o, float("inf"))
+
     def history(self) -> None:
         vacuum_chat_tables()
         self.quiet_or_restart("history")
@@ -653,12 +671,16 @@ class Bench:
         )
 
 
+#: Messages/s of the steady 10x10 scenario: about a third of what daphne sustains saturated.
+STEADY_RATE = 300
+
 SCENARIOS = [
     "idle",
     "fanout100",
     "fanout500",
     "saturated100",
     "saturated10x10",
+    "steady10x10",
     "history",
     "scaleout",
 ]
@@ -745,6 +767,7 @@ def main() -> None:
                 "saturated10x10",
                 lambda: profiled("saturated10x10", bench.saturated_10x10, ours, args.profile, cfg),
             ),
+            ("steady10x10", bench.steady_10x10),
             ("history", bench.history),
         ]
         for key, step in steps:
@@ -798,7 +821,7 @@ def profiled(
                 "raw",
                 "-o",
                 str(Path(out) / f"{name}.folded"),
-                "--nonblocking",
+                *([] if os.environ.get("BENCH_PROFILE_BLOCKING") else ["--nonblocking"]),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

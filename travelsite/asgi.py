@@ -14,11 +14,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from travelsite import drivers  # noqa: E402
 from travelsite.gc_tuning import freeze_startup_objects  # noqa: E402
 from travelsite.transport import install_frame_writers, install_slow_consumer_guard  # noqa: E402
 from travelsite.ws_auth import TokenHeaderAuthMiddleware, origin_validated  # noqa: E402
 
 install_slow_consumer_guard()
+drivers.install()
 install_frame_writers()
 
 application = ProtocolTypeRouter(
