@@ -20,7 +20,7 @@ from travelsite.transport import install_frame_writers, install_slow_consumer_gu
 from travelsite.ws_auth import TokenHeaderAuthMiddleware, origin_validated  # noqa: E402
 
 install_slow_consumer_guard()
-drivers.install()
+drivers.cache_batch_statements()
 install_frame_writers()
 
 application = ProtocolTypeRouter(
