@@ -239,6 +239,8 @@ class Row:
     ratio: float | None
     target: str
     ok: bool | None
+    #: Which run of its scenario (`--repeat`) this row is from.
+    run: int = 0
 
 
 def fmt(value: float | None) -> str:
@@ -259,8 +261,49 @@ def ratio(ours: float | None, base: float | None) -> float | None:
     return ours / base
 
 
+def median_runs(rows: Sequence[Row]) -> list[tuple[Row, list[Row]]]:
+    """Each (scenario, metric) once, in first-seen order, from its scenario's median run, with
+    all its runs.
+
+    A scenario's median run is the one whose first judged row (a target, not "info") has the
+    median ratio (else ours; the lower median of an even count), so that every row shown for
+    a scenario comes from the same run.
+    """
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.scenario, row.metric), []).append(row)
+
+    def key(row: Row) -> float:
+        value = row.ratio if row.ratio is not None else row.ours
+        return float("inf") if value is None else value
+
+    median_run: dict[str, int] = {}
+    for (scenario, _), runs in groups.items():
+        if scenario not in median_run and any(r.ok is not None for r in runs):
+            median_run[scenario] = sorted(runs, key=key)[(len(runs) - 1) // 2].run
+    merged = []
+    for (scenario, _), runs in groups.items():
+        chosen = [r for r in runs if r.run == median_run.get(scenario, runs[0].run)]
+        merged.append((chosen[0] if chosen else runs[0], runs))
+    return merged
+
+
+def runs_column(runs: Sequence[Row]) -> str:
+    """How many of a row's runs passed, and the range of its ratio (or of ours)."""
+    values = [r.ratio if r.ratio is not None else r.ours for r in runs]
+    known = [v for v in values if v is not None]
+    suffix = "x" if runs[0].ratio is not None else ""
+    spread = f"{fmt(min(known))}-{fmt(max(known))}{suffix}" if known else "-"
+    judged = [r.ok for r in runs if r.ok is not None]
+    return f"{sum(judged)}/{len(judged)} pass, {spread}" if judged else spread
+
+
 def print_table(rows: Sequence[Row]) -> str:
+    """The table; with repeated runs, each row is its median run plus a `runs` column."""
+    merged = median_runs(rows)
+    repeated = any(len(runs) > 1 for _, runs in merged)
     header = ["scenario", "metric", "baseline", "ours", "ratio", "target", "pass"]
+    header += ["runs"] if repeated else []
     lines = [
         [
             r.scenario,
@@ -271,7 +314,8 @@ def print_table(rows: Sequence[Row]) -> str:
             r.target,
             "-" if r.ok is None else ("PASS" if r.ok else "FAIL"),
         ]
-        for r in rows
+        + ([runs_column(runs)] if repeated else [])
+        for r, runs in merged
     ]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
@@ -313,8 +357,17 @@ class Bench:
         self.raw: dict[str, Any] = {}
         self.restarts: list[str] = []
 
-    def guarded(self, key: str, step: Callable[[], None]) -> None:
+    def record(self, name: str, figures: dict[str, Any]) -> None:
+        """Keep a run's raw figures (`--json`): `name`, then `name #2`, ... when repeated."""
+        key, n = name, 1
+        while key in self.raw:
+            n += 1
+            key = f"{name} #{n}"
+        self.raw[key] = figures
+
+    def guarded(self, key: str, step: Callable[[], None], run: int = 0) -> None:
         """Run one scenario; a scenario the server cannot complete is a FAIL row, not the end."""
+        first = len(self.rows)
         try:
             step()
         except Exception as error:
@@ -323,6 +376,9 @@ class Bench:
             self.raw.setdefault("failed", {})[key] = reason
             self.rows.append(Row(key, f"did not complete ({reason})", None, None, None, "-", False))
             self.quiet_or_restart(f"after failed {key}", force=True)
+        finally:
+            for row in self.rows[first:]:
+                row.run = run
 
     def quiet_or_restart(self, before: str, force: bool = False) -> None:
         """A server still working off an earlier scenario's backlog is restarted (Redis db 7
@@ -387,7 +443,7 @@ class Bench:
         b = self._fanout(self.base, False, **kwargs)
         print(f"- {name}: travelsite ...", flush=True)
         o = self._fanout(self.ours, True, **kwargs)
-        self.raw[name] = {"baseline": b, "ours": o}
+        self.record(name, {"baseline": b, "ours": o})
         for who, r in (("baseline", b), ("ours", o)):
             print(
                 f"    {who}: sent {r['sent']} acked {r['acked']} delivered {r['deliveries']}"
@@ -473,7 +529,7 @@ class Bench:
             )
         )
         print(f"    travelsite: {o}", flush=True)
-        self.raw["idle"] = {"baseline": b, "ours": o}
+        self.record("idle", {"baseline": b, "ours": o})
         bk, ok_ = b["kib_per_connection"], o["kib_per_connection"]
         r = ratio(ok_, bk)
         good = r is not None and r <= 2.5 and o["signed_in"] == n
@@ -571,8 +627,9 @@ class Bench:
         at100k = sample(f"&before={h['before100k']}")
         at900k = sample(f"&before={h['before900k']}")
         conn.close()
-        self.raw["history"] = {"newest": newest, "before100k": at100k, "before900k": at900k}
-        print(f"    {self.raw['history']}", flush=True)
+        pages = {"newest": newest, "before100k": at100k, "before900k": at900k}
+        self.record("history", pages)
+        print(f"    {pages}", flush=True)
         for label, s in (("newest", newest), ("depth 100k", at100k), ("depth 900k", at900k)):
             ok = s["p99"] is not None and s["p99"] <= 10.0 and s["bad"] == 0
             self.rows.append(Row(name, f"{label} p99 ms", None, s["p99"], None, "<= 10 ms", ok))
@@ -625,7 +682,7 @@ class Bench:
             extra_pids=[second.pid],
             sub_specs=specs,
         )
-        self.raw["scale-out"] = {"fixed": fixed, "saturated": sat}
+        self.record("scale-out", {"fixed": fixed, "saturated": sat})
         for label, res in (("fixed", fixed), ("saturated", sat)):
             print(
                 f"    {label}: delivered {res['deliveries']}/{res['expected']} lost {res['lost']}"
@@ -719,6 +776,13 @@ def main() -> None:
         "--history", type=int, default=1_000_000, help="messages in the history room"
     )
     parser.add_argument("--senders", type=int, default=16, help="sender sockets (one user each)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each scenario N times in a row (baseline then ours each time): the table shows"
+        " each scenario's median run and how many runs passed",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--profile",
@@ -775,13 +839,15 @@ def main() -> None:
         ]
         for key, step in steps:
             if key in only:
-                bench.guarded(key, step)
+                for run in range(args.repeat):
+                    bench.guarded(key, step, run)
         if "scaleout" in only:
             bench.quiet_or_restart("scale-out")
             second = start_daphne(logs, pin, "daphne-b")
             servers.append(second)
             bench.daphnes.append(second)
-            bench.guarded("scaleout", lambda: bench.scale_out(second))
+            for run in range(args.repeat):
+                bench.guarded("scaleout", lambda: bench.scale_out(second), run)
     finally:
         for server in servers:
             server.stop()
