@@ -890,7 +890,7 @@ def profiled(
                 "raw",
                 "-o",
                 str(Path(out) / f"{name}.folded"),
-                *([] if os.environ.get("BENCH_PROFILE_BLOCKING") else ["--nonblocking"]),
+                "--nonblocking",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
