@@ -10,25 +10,30 @@ from chat.shapes import message_shape, room_shape
 from travelsite import realtime
 
 
-def message_created(message: ChatMessage, *, previous_id: int | None) -> None:
-    """`message` to every socket joined to the room, then `unread` to the others' sockets.
+def message_created(
+    message: ChatMessage, *, previous_id: int | None
+) -> tuple[list[str], dict[str, Any]]:
+    """`message` to every socket joined to the room: (groups, event), sent by the store once it
+    commits, followed by `unread` to the others' sockets (`unread_counts_changed`).
 
     `prevId` (the room's message before this one) lets a client see that it missed an event and
-    fill the gap with `sync`.
+    fill the gap with `sync`. Needs no query (the sender's profile is loaded).
     """
-    room_id = message.room_id
-    shape = message_shape(message)
-    realtime.send_on_commit(
-        [realtime.room_group(room_id)], {"type": "message", "message": shape, "prevId": previous_id}
-    )
-    if message.room.kind == ChatRoom.Kind.SUPPORT:
-        # The staff inbox follows every support room live.
-        realtime.send_on_commit(
-            [realtime.STAFF_GROUP],
-            {"type": "support_message", "room": room_shape(message.room), "message": shape},
-        )
+    event = {"type": "message", "message": message_shape(message), "prevId": previous_id}
+    return [realtime.room_group(message.room_id)], event
 
-    transaction.on_commit(lambda: unread_counts_changed(room_id), robust=True)
+
+def support_message_created(message: ChatMessage) -> None:
+    """The staff inbox follows every support room live (after commit; may query the room)."""
+    if message.room.kind == ChatRoom.Kind.SUPPORT:
+        realtime.send(
+            [realtime.STAFF_GROUP],
+            {
+                "type": "support_message",
+                "room": room_shape(message.room),
+                "message": message_shape(message),
+            },
+        )
 
 
 #: Rooms whose `unread` push is pending in this process (touched on the event loop only).

@@ -4,13 +4,10 @@ Each checks who may do what (CONTRACT.md's room rules; what a user may not see i
 not found), writes in a transaction, and leaves the events to chat.events, sent on commit.
 """
 
-import contextlib
-import functools
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -23,7 +20,8 @@ from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from notifications.models import NotificationType
 from notifications.services import notification_create, notifications_mark_read_by_key
 from presence.services import typing_stopped_by_messages
-from travelsite import metrics, ratelimit, realtime
+from travelsite import metrics, ratelimit, realtime, sql
+from travelsite.sql import Rows, Statement
 
 logger = logging.getLogger(__name__)
 
@@ -291,58 +289,151 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
     A repeated clientId is answered with the message first stored under it, not stored or
     announced again; that holds even when the send would now be refused (rate limited, room
     closed since): what was acknowledged once stays acknowledged.
+
+    This runs on a thread with Django's connection; chat.store runs the same steps on the event
+    loop for sockets on PostgreSQL.
     """
-    results: list[SendResult | None] = [None] * len(requests)
-    texts: dict[int, str] = {}
-    client_ids: dict[int, str | None] = {}
-    for index, request in enumerate(requests):
-        try:
-            client_ids[index] = clean_client_id(request.client_id)
-            texts[index] = clean_message_text(request.text)
-        except ChatError as error:
-            results[index] = error
-    valid = [i for i in range(len(requests)) if results[i] is None]
-    unchecked = [i for i in valid if requests[i].rate_limit == "unchecked"]
-    if unchecked:
-        verdicts = ratelimit.check_each("messages", [requests[i].user.pk for i in unchecked])
-        for index, limited in zip(unchecked, verdicts, strict=True):
-            results[index] = limited
-    for index in valid:
-        verdict = requests[index].rate_limit
-        if isinstance(verdict, ratelimit.RateLimited):
-            results[index] = verdict
-    accepted = [i for i in valid if results[i] is None]
-    if accepted:
+    batch = SendBatch.checked(requests)
+    if unchecked := batch.unchecked():
+        batch.rate_limited(unchecked, ratelimit.check_each("messages", batch.user_ids(unchecked)))
+    if len(batch.accepted()) > 1:
         # A batch's events go to the event loop together, after commit, in one wake-up; a lone
         # message's event goes at once (measured: handing it over with the rest cost fan-out
         # latency, docs/performance.md).
-        batched = realtime.one_handover() if len(accepted) > 1 else contextlib.nullcontext()
-        with batched:
-            _messages_store(requests, accepted, texts, client_ids, results)
-
-    # A refused send that repeats a stored clientId is acknowledged with what was stored.
-    retried = [
-        i
-        for i, result in enumerate(results)
-        if isinstance(result, Exception) and client_ids.get(i) is not None
-    ]
-    if retried:
-        stored = _messages_by_client_id([(requests[i].user.pk, client_ids[i]) for i in retried])
-        for index in retried:
-            existing = stored.get((requests[index].user.pk, str(client_ids[index])))
-            if existing is not None:
-                results[index] = (existing, False)
-    return [result for result in results if result is not None]
+        with realtime.one_handover():
+            _messages_store(batch)
+    elif batch.accepted():
+        _messages_store(batch)
+    batch.answer_repeats(messages_by_client_id)
+    return batch.answers()
 
 
-def _messages_store(
-    requests: Sequence[SendRequest],
-    accepted: list[int],
-    texts: dict[int, str],
-    client_ids: dict[int, str | None],
-    results: list[SendResult | None],
-) -> None:
-    """Insert the accepted requests' messages (results filled in place) and schedule events.
+#: {(sender id, clientId): the message stored under it}.
+StoredUnder = dict[tuple[int, str], ChatMessage]
+
+
+@dataclass
+class SendBatch:
+    """The sends of one `messages_send`, answered step by step: checked, rate limited, stored,
+    and repeated clientIds acknowledged with what was stored under them before."""
+
+    requests: Sequence[SendRequest]
+    results: list[SendResult | None]
+    texts: dict[int, str] = field(default_factory=dict)
+    client_ids: dict[int, str | None] = field(default_factory=dict)
+    #: Rate limits taken by this batch: {index: verdict}.
+    verdicts: dict[int, ratelimit.RateLimited | None] = field(default_factory=dict)
+
+    @classmethod
+    def checked(cls, requests: Sequence[SendRequest]) -> "SendBatch":
+        """The batch with its invalid sends answered, and rate limits taken before applied."""
+        batch = cls(requests, [None] * len(requests))
+        for index, request in enumerate(requests):
+            try:
+                batch.client_ids[index] = clean_client_id(request.client_id)
+                batch.texts[index] = clean_message_text(request.text)
+            except ChatError as error:
+                batch.results[index] = error
+                continue
+            if isinstance(request.rate_limit, ratelimit.RateLimited):
+                batch.results[index] = request.rate_limit
+        return batch
+
+    def unchecked(self) -> list[int]:
+        """Valid sends whose rate limit is still to be taken."""
+        return [
+            index
+            for index, request in enumerate(self.requests)
+            if self.results[index] is None and request.rate_limit == "unchecked"
+        ]
+
+    def user_ids(self, indexes: Sequence[int]) -> list[str | int]:
+        return [self.requests[index].user.pk for index in indexes]
+
+    def rate_limited(
+        self, indexes: Sequence[int], verdicts: Sequence[ratelimit.RateLimited | None]
+    ) -> None:
+        for index, verdict in zip(indexes, verdicts, strict=True):
+            self.verdicts[index] = verdict
+            self.results[index] = verdict
+
+    def accepted(self) -> list[int]:
+        """Sends to store: valid and not rate limited."""
+        return [index for index, result in enumerate(self.results) if result is None]
+
+    def requests_checked(self) -> list[SendRequest]:
+        """The requests with the rate limits this batch took, to be stored again elsewhere
+        without taking them twice."""
+        return [
+            replace(request, rate_limit=self.verdicts[index]) if index in self.verdicts else request
+            for index, request in enumerate(self.requests)
+        ]
+
+    def repeats(self) -> list[tuple[int, str]]:
+        """(sender id, clientId) of refused sends that carry a clientId."""
+        return [
+            (self.requests[index].user.pk, client_id)
+            for index, result in enumerate(self.results)
+            if isinstance(result, Exception)
+            and (client_id := self.client_ids.get(index)) is not None
+        ]
+
+    def answer_repeats(
+        self, stored_under: Callable[[Sequence[tuple[int, str]]], StoredUnder]
+    ) -> None:
+        """A refused send that repeats a stored clientId is acknowledged with what was stored."""
+        if not (keys := self.repeats()):
+            return
+        stored = stored_under(keys)
+        for index, result in enumerate(self.results):
+            client_id = self.client_ids.get(index)
+            if isinstance(result, Exception) and client_id is not None:
+                existing = stored.get((self.requests[index].user.pk, client_id))
+                if existing is not None:
+                    self.results[index] = (existing, False)
+
+    def answers(self) -> list[SendResult]:
+        return [result for result in self.results if result is not None]
+
+
+@dataclass
+class Announcements:
+    """What a store tells, once it has committed: `send` from any thread or the event loop,
+    `follow_up` (queries: the staff inbox's room, notifications) on a thread."""
+
+    events: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)
+    unread_rooms: list[int] = field(default_factory=list)
+    #: (room id, user id) of senders whose typing their message ends.
+    stopped_typing: list[tuple[int, int]] = field(default_factory=list)
+    #: (message, the room's message before it) in rooms other than public ones.
+    follow_ups: list[tuple[ChatMessage, int | None]] = field(default_factory=list)
+
+    def send(self) -> None:
+        realtime.send_each(self.events)
+        for room_id in self.unread_rooms:
+            events.unread_counts_changed(room_id)
+        # Sending ends typing; after the messages, so the room hears the message before the stop.
+        typing_stopped_by_messages(pairs=self.stopped_typing)
+
+    def follow_up(self) -> None:
+        for message, previous_id in self.follow_ups:
+            try:
+                events.support_message_created(message)
+                notify_participants_away(message=message, previous_id=previous_id)
+            except Exception:  # one failure must not keep the others' notifications back
+                logger.exception("could not follow up message %s", message.pk)
+
+
+@dataclass
+class Stored:
+    """What one store transaction did: the accepted sends' results, and what to announce."""
+
+    outcome: dict[int, SendResult]
+    announcements: Announcements
+
+
+def _messages_store(batch: SendBatch) -> None:
+    """Store the accepted sends (their results filled in) and announce them on commit.
 
     The insert does not look for clientIds stored before: a repeated one (a retry after a lost
     ack, which is rare) makes it fail, and the transaction is then run again looking them up
@@ -350,37 +441,37 @@ def _messages_store(
     """
     look_up_first = False
     for _attempt in range(3):
-        outcome: dict[int, SendResult] = {}
         try:
             with transaction.atomic():
-                _messages_store_once(
-                    requests, accepted, texts, client_ids, outcome, look_up=look_up_first
-                )
+                look_up = messages_by_client_id if look_up_first else None
+                stored = sql.run_steps(store_steps(batch, look_up=look_up))
+                transaction.on_commit(stored.announcements.send, robust=True)
+                if stored.announcements.follow_ups:
+                    transaction.on_commit(stored.announcements.follow_up, robust=True)
         except IntegrityError:
-            if not any(client_ids[i] for i in accepted):
+            if not any(batch.client_ids[i] for i in batch.accepted()):
                 raise
             look_up_first = True  # and again if another process stored one meanwhile
             continue
-        for index, result in outcome.items():
-            results[index] = result
+        for index, result in stored.outcome.items():
+            batch.results[index] = result
         return
     raise IntegrityError("clientId conflicts kept recurring")
 
 
-def _messages_store_once(
-    requests: Sequence[SendRequest],
-    accepted: list[int],
-    texts: dict[int, str],
-    client_ids: dict[int, str | None],
-    outcome: dict[int, SendResult],
-    *,
-    look_up: bool,
-) -> None:
+def store_steps(
+    batch: SendBatch, *, look_up: Callable[[Sequence[tuple[int, str]]], StoredUnder] | None
+) -> Generator[Statement, Rows, Stored]:
+    """The statements of one store transaction, for `sql.run_steps` or chat.store to run
+    (inside a transaction); `look_up`: first look for the clientIds stored before."""
+    requests, accepted, client_ids = batch.requests, batch.accepted(), batch.client_ids
     room_ids = sorted({requests[i].room_id for i in accepted})
     user_ids = sorted({requests[i].user.pk for i in accepted})
-    rooms, participating = writes.rooms_locked(room_ids, user_ids)
-    keys = [(requests[i].user.pk, client_ids[i]) for i in accepted if client_ids[i]]
-    stored = _messages_by_client_id(keys) if look_up else {}
+    rows = yield writes.rooms_locked(room_ids, user_ids)
+    rooms, participating = writes.rooms_locked_read(rows)
+    keys = [(requests[i].user.pk, c) for i in accepted if (c := client_ids[i]) is not None]
+    stored = look_up(keys) if look_up is not None and keys else {}
+    outcome: dict[int, SendResult] = {}
     new: list[tuple[int, ChatMessage]] = []
     first_of_key: dict[tuple[int, str], ChatMessage] = {}
     for index in accepted:
@@ -400,29 +491,36 @@ def _messages_store_once(
             outcome[index] = Forbidden("This room is closed.")
         else:
             message = ChatMessage(
-                room=room, sender=request.user, message=texts[index], client_id=client_id
+                room=room, sender=request.user, message=batch.texts[index], client_id=client_id
             )
             new.append((index, message))
             outcome[index] = (message, True)
             if key is not None:
                 first_of_key[key] = message
+    announcements = Announcements()
     if new:
         now = timezone.now()
-        writes.messages_insert([message for _, message in new], now=now)
-        _after_insert(requests, new, rooms, participating, now=now)
+        messages = [message for _, message in new]
+        rows = yield writes.messages_insert(messages, now=now)
+        writes.messages_inserted(messages, rows, now=now)
+        touched, joining = _rooms_moved_on(requests, new, rooms, participating, announcements)
+        yield writes.rooms_update_last_message(touched, now=now)
+        if joining:
+            yield writes.participants_insert(joining, now=now)
+    return Stored(outcome, announcements)
 
 
-def _after_insert(
+def _rooms_moved_on(
     requests: Sequence[SendRequest],
     created: list[tuple[int, ChatMessage]],
     rooms: dict[int, ChatRoom],
     participating: set[tuple[int, int]],
-    *,
-    now: datetime,
-) -> None:
-    """Move each room's last message, add new participants, and schedule the events."""
+    announcements: Announcements,
+) -> tuple[list[ChatRoom], list[tuple[int, int, int]]]:
+    """Move each room's last message and collect what to announce: the rooms to update, and the
+    senders to make participants (room id, user id, read up to)."""
     touched: dict[int, ChatRoom] = {}
-    new_participants: set[tuple[int, int]] = set()
+    joining: set[tuple[int, int]] = set()
     stopped_typing: set[tuple[int, int]] = set()
     for index, message in created:
         user = requests[index].user
@@ -447,37 +545,20 @@ def _after_insert(
                 room.awaiting_staff_since = message.created_at
         touched[room.pk] = room
         if (room.pk, user.pk) not in participating:
-            new_participants.add((room.pk, user.pk))
+            joining.add((room.pk, user.pk))
         message.sender = user
-        events.message_created(message, previous_id=previous_id)
+        announcements.events.append(events.message_created(message, previous_id=previous_id))
+        if room.pk not in announcements.unread_rooms:
+            announcements.unread_rooms.append(room.pk)
         if room.kind != Kind.PUBLIC:
-            transaction.on_commit(
-                functools.partial(
-                    notify_participants_away, message=message, previous_id=previous_id
-                ),
-                robust=True,
-            )
+            announcements.follow_ups.append((message, previous_id))
         stopped_typing.add((user.pk, room.pk))
-    writes.rooms_update_last_message(list(touched.values()), now=now)
-    if new_participants:
-        ChatRoomParticipant.objects.bulk_create(
-            [
-                ChatRoomParticipant(
-                    room_id=room_id,
-                    user_id=user_id,
-                    last_read_message_id=rooms[room_id].last_message_id or 0,
-                )
-                for room_id, user_id in sorted(new_participants)
-            ],
-            ignore_conflicts=True,
-        )
-    # Sending ends typing; after commit, so the room hears the message before the stop.
-    transaction.on_commit(
-        functools.partial(
-            typing_stopped_by_messages, pairs=[(r, u) for u, r in sorted(stopped_typing)]
-        ),
-        robust=True,
-    )
+    announcements.stopped_typing = [(r, u) for u, r in sorted(stopped_typing)]
+    participants = [
+        (room_id, user_id, rooms[room_id].last_message_id or 0)
+        for room_id, user_id in sorted(joining)
+    ]
+    return list(touched.values()), participants
 
 
 def message_notification_key(room_id: int) -> str:
@@ -520,9 +601,9 @@ def notify_participants_away(*, message: ChatMessage, previous_id: int | None) -
     )
 
 
-def _messages_by_client_id(
-    keys: Sequence[tuple[int, str | None]],
-) -> dict[tuple[int, str], ChatMessage]:
+def messages_by_client_id(
+    keys: Sequence[tuple[int, str]],
+) -> StoredUnder:
     """{(sender id, clientId): message} of the messages stored under these keys (one query)."""
     if not keys:
         return {}

@@ -6,6 +6,9 @@ statements cost more Python time than PostgreSQL time (a room `update()` about 0
 statements written once: plain SQL that runs on PostgreSQL and SQLite alike, values adapted by
 the backend (`connection.ops`); a batch's rooms are updated by one statement.
 
+Each write is a `Statement` and, where it returns rows, a function that reads them: the same
+statements run on Django's connection (a thread) or on the event loop's (chat.store).
+
 Only table and column names from the models and `%s` placeholders are put into the SQL text
 (hence the `noqa: S608`); every value is a parameter.
 """
@@ -19,17 +22,16 @@ from django.db import connection
 from chat import selectors
 from chat.models import ChatMessage, ChatRoom, ChatRoomParticipant
 from travelsite import sql
+from travelsite.sql import Rows, Statement
 
 _ROOM = ChatRoom._meta.db_table
 _PARTICIPANT = ChatRoomParticipant._meta.db_table
 _MESSAGE = ChatMessage._meta.db_table
 
 
-def rooms_locked(
-    room_ids: Sequence[int], user_ids: Sequence[int]
-) -> tuple[dict[int, ChatRoom], set[tuple[int, int]]]:
+def rooms_locked(room_ids: Sequence[int], user_ids: Sequence[int]) -> Statement:
     """The rooms, locked in id order until the transaction ends, and which of these users
-    take part in which of them: {room id: room}, {(room id, user id)}, in one statement.
+    take part in which of them (read by `rooms_locked_read`), in one statement.
 
     Locking in id order keeps two batches touching the same rooms from deadlocking.
     """
@@ -43,16 +45,18 @@ def rooms_locked(
         f"(SELECT {joined} FROM {_PARTICIPANT} p WHERE p.room_id = r.id"  # noqa: S608
         f" AND p.user_id IN ({sql.placeholders(len(user_ids))}))"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {selectors.ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
-            f" WHERE r.id IN ({sql.placeholders(len(room_ids))}) ORDER BY r.id{lock}",
-            [*user_ids, *room_ids],
-        )
-        rows = cursor.fetchall()
+    return Statement(
+        f"SELECT {selectors.ROOM_COLUMNS}, {participants} FROM {_ROOM} r"  # noqa: S608
+        f" WHERE r.id IN ({sql.placeholders(len(room_ids))}) ORDER BY r.id{lock}",
+        [*user_ids, *room_ids],
+    )
+
+
+def rooms_locked_read(rows: Rows) -> tuple[dict[int, ChatRoom], set[tuple[int, int]]]:
+    """{room id: room}, {(room id, user id) of participants} from `rooms_locked`'s rows."""
     rooms: dict[int, ChatRoom] = {}
     participating: set[tuple[int, int]] = set()
-    for *values, participant_ids in rows:
+    for *values, participant_ids in rows or []:
         room = selectors.room_from_row(values)
         rooms[room.pk] = room
         for user_id in str(participant_ids or "").split(","):
@@ -61,22 +65,22 @@ def rooms_locked(
     return rooms, participating
 
 
-def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> None:
-    """Insert new messages in one statement, setting their ids and `created_at` (`now`).
-
-    Ids are returned in the order of the rows (as the ORM's `bulk_create` relies on too).
-    """
-    adapt = connection.ops.adapt_datetimefield_value
-    created_at = adapt(now)
+def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> Statement:
+    """Insert new messages in one statement (`created_at` = `now`), returning their ids in the
+    order of the rows (as the ORM's `bulk_create` relies on too): `messages_inserted`."""
+    created_at = connection.ops.adapt_datetimefield_value(now)
     rows = [(m.room_id, m.sender_id, m.message, m.client_id, created_at, False) for m in messages]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_MESSAGE} (room_id, sender_id, message, client_id, created_at,"  # noqa: S608
-            f" is_hidden) VALUES {values} RETURNING id",
-            [value for row in rows for value in row],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
+    return Statement(
+        f"INSERT INTO {_MESSAGE} (room_id, sender_id, message, client_id, created_at,"  # noqa: S608
+        f" is_hidden) VALUES {values} RETURNING id",
+        [value for row in rows for value in row],
+    )
+
+
+def messages_inserted(messages: Sequence[ChatMessage], rows: Rows, *, now: datetime) -> None:
+    """Give the inserted messages their ids (`messages_insert`'s rows) and `created_at`."""
+    ids = [row[0] for row in rows or []]
     for message, message_id in zip(messages, ids, strict=True):
         message.pk = message_id
         message.created_at = now
@@ -85,10 +89,8 @@ def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> None:
         message._state.db = connection.alias
 
 
-def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> None:
+def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> Statement:
     """Write each room's last message, last activity and support wait, in one statement."""
-    if not rooms:
-        return
     adapt = connection.ops.adapt_datetimefield_value
     cases: dict[str, list[str]] = {
         "last_message_id": [],
@@ -105,17 +107,29 @@ def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> No
         for column, value in values.items():
             cases[column].append("WHEN %s THEN %s")
             params[column] += [room.pk, value]
+        room.updated_at = now
     # ELSE the column itself: a CASE whose branches are all NULL still has the column's type.
     assignments = ", ".join(
         f"{column} = CASE id {' '.join(whens)} ELSE {column} END" for column, whens in cases.items()
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_ROOM} SET {assignments}, updated_at = %s"  # noqa: S608
-            f" WHERE id IN ({sql.placeholders(len(rooms))})",
-            [value for column in cases for value in params[column]]
-            + [adapt(now)]
-            + [room.pk for room in rooms],
-        )
-    for room in rooms:
-        room.updated_at = now
+    return Statement(
+        f"UPDATE {_ROOM} SET {assignments}, updated_at = %s"  # noqa: S608
+        f" WHERE id IN ({sql.placeholders(len(rooms))})",
+        [value for column in cases for value in params[column]]
+        + [adapt(now)]
+        + [room.pk for room in rooms],
+    )
+
+
+def participants_insert(
+    participants: Sequence[tuple[int, int, int]], *, now: datetime
+) -> Statement:
+    """Make users participants, (room id, user id, last read message id) each; one already
+    taking part is left as it is (`bulk_create(ignore_conflicts=True)` in one statement)."""
+    joined_at = connection.ops.adapt_datetimefield_value(now)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(participants))
+    return Statement(
+        f"INSERT INTO {_PARTICIPANT} (room_id, user_id, last_read_message_id, joined_at)"  # noqa: S608
+        f" VALUES {values} ON CONFLICT DO NOTHING",
+        [value for row in participants for value in (*row, joined_at)],
+    )

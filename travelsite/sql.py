@@ -7,10 +7,13 @@ once as SQL from the models' table and column names (chat.writes, chat.selectors
 SQLite's dates, JSON.
 """
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.db import connection
+
+Result = TypeVar("Result")
 
 
 class RowLoader:
@@ -47,3 +50,30 @@ class RowLoader:
 
 def placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameters, to be run by whichever connection runs the steps
+    (Django's on a thread, or an asyncio psycopg connection on the event loop: chat.store)."""
+
+    sql: str
+    params: Sequence[Any]
+
+
+#: The rows a statement returned (None for one that returns none).
+Rows = list[tuple[Any, ...]] | None
+
+
+def run_steps(steps: Generator[Statement, Rows, Result]) -> Result:
+    """Run the statements `steps` yields on Django's connection, sending each one's rows back;
+    returns what `steps` returns."""
+    with connection.cursor() as cursor:
+        try:
+            statement = next(steps)
+            while True:
+                cursor.execute(statement.sql, statement.params)
+                rows = cursor.fetchall() if cursor.description is not None else None
+                statement = steps.send(rows)
+        except StopIteration as done:
+            return done.value

@@ -34,9 +34,10 @@ def test_locked_rooms_are_loaded_as_the_orm_loads_them(user: User) -> None:
     services.public_room_create_or_join(user=stranger, name="Lobby")
 
     with transaction.atomic():
-        rooms, participating = writes.rooms_locked(
-            [support.pk, public.pk, 10**9], [user.pk, stranger.pk]
-        )
+        statement = writes.rooms_locked([support.pk, public.pk, 10**9], [user.pk, stranger.pk])
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, statement.params)
+            rooms, participating = writes.rooms_locked_read(cursor.fetchall())
 
     assert sorted(rooms) == sorted([support.pk, public.pk])
     for room_id, loaded in rooms.items():
