@@ -361,6 +361,11 @@ class SendBatch:
         """Sends to store: valid and not rate limited."""
         return [index for index, result in enumerate(self.results) if result is None]
 
+    def record(self, outcome: dict[int, SendResult]) -> None:
+        """The store's results (`Stored.outcome`)."""
+        for index, result in outcome.items():
+            self.results[index] = result
+
     def requests_checked(self) -> list[SendRequest]:
         """The requests with the rate limits this batch took, to be stored again elsewhere
         without taking them twice."""
@@ -453,8 +458,7 @@ def _messages_store(batch: SendBatch) -> None:
                 raise
             look_up_first = True  # and again if another process stored one meanwhile
             continue
-        for index, result in stored.outcome.items():
-            batch.results[index] = result
+        batch.record(stored.outcome)
         return
     raise IntegrityError("clientId conflicts kept recurring")
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import selectors, services
+from chat import selectors, services, store
 from chat.presence_ws import room_members_presence
 from chat.shapes import message_row_shape, message_shape, room_shape
 from travelsite import ratelimit, realtime
@@ -67,8 +67,10 @@ async def _take_send_rate_limits(user_ids: Sequence[int]) -> list[RateLimited | 
 #: Senders' rate limits, taken together in one Redis round trip on the event loop, so the
 #: database thread does not wait for Redis while it could store the previous batch.
 _take_rate_limits = Coalescer(_take_send_rate_limits)
-#: Sends that arrive together are stored together (one transaction; see messages_send).
-_store_messages = Coalescer(services.messages_send)
+#: Sends that arrive together are stored together (one transaction; see messages_send), by the
+#: event loop. One store at a time: two at once (each for its own rooms) halved the batches and
+#: cost more CPU per message than the overlap saved (docs/performance.md).
+_store_messages = Coalescer(store.messages_send)
 
 
 async def send_message(socket: Socket, frame: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from travelsite.ws_auth import TokenHeaderAuthMiddleware, origin_validated  # no
 
 install_slow_consumer_guard()
 drivers.cache_batch_statements()
+drivers.load_timestamps_in_c()
 install_frame_writers()
 
 application = ProtocolTypeRouter(

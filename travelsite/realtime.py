@@ -230,8 +230,22 @@ def _hand_over(loop: asyncio.AbstractEventLoop, function: Any, *args: Any) -> No
         loop.call_soon_threadsafe(function, *args, context=contextvars.Context())
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running this code (code run by a loop, e.g. chat.store), if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def run_soon(coroutine: Any) -> bool:
-    """Run `coroutine` on the bound loop without waiting; False (and closed) when none is bound."""
+    """Run `coroutine` on the bound loop without waiting; False (and closed) when none is bound.
+
+    Called by code running on a loop, it runs on that loop.
+    """
+    if (running := _running_loop()) is not None:
+        running.create_task(coroutine)
+        return True
     loop = _bound_loop_elsewhere()
     if loop is None:
         coroutine.close()
@@ -242,6 +256,12 @@ def run_soon(coroutine: Any) -> bool:
 
 def send_each(batch: Batch, **meta: Any) -> None:
     """Send each event of `batch` to its groups: queued to the bound loop, or now."""
+    if (running := _running_loop()) is not None:  # code running on a loop (chat.store)
+        if _outbox is not None and running is _loop:
+            _outbox.put_nowait((list(batch), meta))
+        else:
+            running.create_task(asend_each(batch, **meta))
+        return
     loop = _bound_loop_elsewhere()
     if loop is not None and _outbox is not None:
         _hand_over(loop, _outbox.put_nowait, (list(batch), meta))

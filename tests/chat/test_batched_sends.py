@@ -3,32 +3,19 @@
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat import services
 from chat.models import ChatMessage, ChatRoom
-from tests.factories import StaffFactory, UserFactory
-from travelsite import ratelimit
+from tests.chat.helpers import fresh_bucket, lobby
+from tests.factories import UserFactory
 from travelsite.ratelimit import RateLimited
 
 pytestmark = pytest.mark.django_db
 
 Send = services.SendRequest
-
-
-def fresh_bucket(name: str, subject: int) -> None:
-    key = ratelimit._key(ratelimit.limit(name), str(subject))
-    if settings.REDIS_URL:
-        ratelimit._sync_redis().delete(key)
-    ratelimit._memory.pop(key, None)
-
-
-def lobby(name: str = "Lobby") -> ChatRoom:
-    room, _ = services.public_room_create_or_join(user=StaffFactory.create(), name=name)
-    return room
 
 
 def test_a_batch_is_stored_in_order_with_one_result_per_request(user: User) -> None:
