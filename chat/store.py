@@ -9,6 +9,7 @@ sender's profile not loaded yet, and the rare batches that repeat a stored clien
 by `services.messages_send`, which looks those up).
 """
 
+import logging
 from collections.abc import Sequence
 
 from channels.db import database_sync_to_async
@@ -19,6 +20,8 @@ from accounts.selectors import profile_image_of
 from chat import services
 from chat.services import SendRequest, SendResult
 from travelsite import loop_db, ratelimit
+
+logger = logging.getLogger(__name__)
 
 _connections = loop_db.LoopConnections()
 
@@ -40,7 +43,10 @@ async def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
             # which looks those up; the rate limits taken here are not taken again.
             return await database_sync_to_async(services.messages_send)(batch.requests_checked())
         batch.record(stored.outcome)
-        stored.announcements.send()
+        try:
+            stored.announcements.send()
+        except Exception:  # stored and committed: answered as stored, as on_commit(robust=True)
+            logger.exception("could not announce %d stored messages", len(stored.outcome))
         if stored.announcements.follow_ups:
             await database_sync_to_async(stored.announcements.follow_up)()
     if batch.repeats():

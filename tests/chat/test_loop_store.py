@@ -218,3 +218,20 @@ def test_the_loop_reconnects_when_its_idle_connection_died(user: User) -> None:
         ("one", True),
         ("two", True),
     ]
+
+
+def test_a_stored_message_is_answered_even_if_announcing_it_fails(
+    send_many: SendMany, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = lobby()
+
+    def broken(batch: Any, **meta: Any) -> None:
+        raise RuntimeError("channel layer gone")
+
+    monkeypatch.setattr(realtime, "send_each", broken)
+
+    results = send_many([Send(user, room.pk, "kept", "k1", rate_limit=None)])
+
+    message, created = results[0]  # type: ignore[misc]
+    assert created is True
+    assert ChatMessage.objects.get(client_id="k1").pk == message.pk
