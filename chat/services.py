@@ -258,8 +258,8 @@ class SendRequest:
     room_id: int
     text: object
     client_id: object = None
-    #: The sender's rate limit, when the caller took it already (the socket path takes it on
-    #: the event loop while the database thread stores the previous batch): None if allowed.
+    #: The sender's rate limit, when the caller took it already (the socket path takes it
+    #: while the previous batch is being stored): None if allowed.
     rate_limit: ratelimit.RateLimited | Literal["unchecked"] | None = "unchecked"
 
 

@@ -64,8 +64,8 @@ async def _take_send_rate_limits(user_ids: Sequence[int]) -> list[RateLimited | 
     return await ratelimit.acheck_each("messages", list(user_ids))
 
 
-#: Senders' rate limits, taken together in one Redis round trip on the event loop, so the
-#: database thread does not wait for Redis while it could store the previous batch.
+#: Senders' rate limits, taken together in one Redis round trip, while the previous batch is
+#: being stored (a store does not wait for Redis first).
 _take_rate_limits = Coalescer(_take_send_rate_limits)
 #: Sends that arrive together are stored together (one transaction; see messages_send), by the
 #: event loop. One store at a time: two at once (each for its own rooms) halved the batches and

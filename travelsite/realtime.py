@@ -176,16 +176,19 @@ async def _deliver_outbox(outbox: "asyncio.Queue[tuple[Batch, dict[str, Any]]]")
         await asend_messages(sends)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running this code (code run by a loop, e.g. chat.store), if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _bound_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
     """The bound loop, if it runs and this is not its thread."""
     loop = _loop
-    if loop is None or not loop.is_running() or loop.is_closed():
+    if loop is None or not loop.is_running() or loop.is_closed() or _running_loop() is loop:
         return None
-    try:
-        if asyncio.get_running_loop() is loop:
-            return None
-    except RuntimeError:
-        pass
     return loop
 
 
@@ -228,14 +231,6 @@ def _hand_over(loop: asyncio.AbstractEventLoop, function: Any, *args: Any) -> No
         # A fresh context: the caller's (Channels' database thread) would make the task look
         # as if it ran inside that thread, and its own database calls would then refuse to run.
         loop.call_soon_threadsafe(function, *args, context=contextvars.Context())
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop running this code (code run by a loop, e.g. chat.store), if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def run_soon(coroutine: Any) -> bool:
