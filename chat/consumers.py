@@ -79,23 +79,28 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self.scope.get("token_rejected"):
             await self.close()  # refused at the handshake (HTTP 403)
             return
+        user = self.scope.get("user")
+        signed_in = isinstance(user, User) and user.is_authenticated and user.is_active
+        available = True
+        if signed_in:
+            assert isinstance(user, User)
+            token = self.scope.get("auth_token")
+            session = self.scope.get("session")
+            secret = token or getattr(session, "session_key", None)
+            self.credential = credential_fingerprint(secret) if secret else None
+            # Subscribed before the handshake ends: once a client sees its socket open, every
+            # event for its user reaches it, so what it loads after "open" misses nothing.
+            available = await self._subscribed(user)
         await self.accept()
         realtime.bind_event_loop(asyncio.get_running_loop())
         self._take_group_messages_directly(True)
         self._counted = True
         metrics.WS_CONNECTIONS.inc()
         metrics.WS_CONNECTS.inc()
-        user = self.scope.get("user")
-        if isinstance(user, User) and user.is_authenticated and user.is_active:
-            token = self.scope.get("auth_token")
-            session = self.scope.get("session")
-            secret = token or getattr(session, "session_key", None)
-            self.credential = credential_fingerprint(secret) if secret else None
-            try:
-                await self._signed_in(user)
-            except (RedisError, OSError):
-                logger.warning("channel layer unavailable; closing socket", exc_info=True)
-                await self.close(code=CLOSE_UNAVAILABLE)
+        if not available:
+            await self.close(code=CLOSE_UNAVAILABLE)
+        elif signed_in:
+            await self._connected()
         else:
             self._auth_timeout = asyncio.create_task(self._close_if_not_signed_in())
 
@@ -122,12 +127,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def _signed_in(self, user: User) -> None:
+    async def _subscribed(self, user: User) -> bool:
+        """Sign the socket in as `user` and subscribe it to what is sent to them (its groups,
+        ON_SUBSCRIBE); False when the channel layer is down."""
         self.user = user
         if self._auth_timeout is not None:
             self._auth_timeout.cancel()
             self._auth_timeout = None
-        await self.join_group(realtime.user_group(user.pk))
+        try:
+            await self.join_group(realtime.user_group(user.pk))
+            for hook in ON_SUBSCRIBE:
+                await hook(self._socket())
+        except (RedisError, OSError):
+            logger.warning("channel layer unavailable; closing socket", exc_info=True)
+            return False
+        return True
+
+    async def _connected(self) -> None:
+        """The hooks of a signed-in socket that announce it (presence)."""
         for hook in ON_CONNECT:
             try:
                 await hook(self._socket())
@@ -246,12 +263,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.credential = credential_fingerprint(str(token))
-        try:
-            await self._signed_in(user)
-        except (RedisError, OSError):
-            logger.warning("channel layer unavailable; closing socket", exc_info=True)
+        if not await self._subscribed(user):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
+        await self._connected()
         await self.send_event({"type": "authenticated", "user": user_summary(user)})
 
     # --- Events from the channel layer ------------------------------------------------------
@@ -346,6 +361,12 @@ HANDLERS: dict[str, FrameHandler] = {
     **presence_ws.HANDLERS,
     **chat_presence_ws.HANDLERS,
 }
+#: Before a signed-in socket's handshake ends (or its `authenticated`): what it will hear.
+ON_SUBSCRIBE: list[LifecycleHook] = [
+    *chat_presence_ws.ON_SUBSCRIBE,
+    *unread_ws.ON_SUBSCRIBE,
+]
+#: Once it is open: what announces it.
 ON_CONNECT: list[LifecycleHook] = [
     *presence_ws.ON_CONNECT,
     *chat_presence_ws.ON_CONNECT,

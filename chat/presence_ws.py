@@ -260,12 +260,15 @@ def _ensure_background() -> None:
 # --- Lifecycle hooks -------------------------------------------------------------------------
 
 
+async def socket_subscribing(socket: Socket) -> None:
+    if socket.user.is_staff:
+        await socket.join_group(STAFF_GROUP)
+
+
 async def socket_opened(socket: Socket) -> None:
     _ensure_background()
     user_id = socket.user.pk
     _process.sockets[socket.channel_name] = user_id
-    if socket.user.is_staff:
-        await socket.join_group(STAFF_GROUP)
     _queue(await presence_socket_opened(user_id=user_id, socket_id=socket.channel_name))
 
 
@@ -324,5 +327,6 @@ async def typing_stop(socket: Socket, frame: dict[str, Any]) -> None:
 
 
 HANDLERS: dict[str, FrameHandler] = {"typing_start": typing_start, "typing_stop": typing_stop}
+ON_SUBSCRIBE: list[LifecycleHook] = [socket_subscribing]
 ON_CONNECT: list[LifecycleHook] = [socket_opened]
 ON_DISCONNECT: list[LifecycleHook] = [socket_closed]

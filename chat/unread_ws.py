@@ -36,12 +36,13 @@ _local_sockets: dict[int, set[Socket]] = defaultdict(set)
 _known: dict[int, tuple[float, selectors.RoomUnread]] = {}
 RECOUNT_SECONDS = 60.0
 _forgotten_at = 0.0
-_listeners: dict[asyncio.AbstractEventLoop, "asyncio.Task[None]"] = {}
+_listeners: dict[asyncio.AbstractEventLoop, "tuple[asyncio.Task[None], asyncio.Future[None]]"] = {}
 
 
 async def socket_opened(socket: Socket) -> None:
+    """Count the socket in, once this loop hears the announcements (only the first waits)."""
     _local_sockets[socket.user.pk].add(socket)
-    _ensure_listener()
+    await asyncio.shield(_listening())
 
 
 async def socket_closed(socket: Socket) -> None:
@@ -52,21 +53,33 @@ async def socket_closed(socket: Socket) -> None:
             del _local_sockets[socket.user.pk]
 
 
-def _ensure_listener() -> None:
+def _listening() -> "asyncio.Future[None]":
+    """Done once this loop's listener is subscribed to the announcements (started if need be)."""
     loop = asyncio.get_running_loop()
     listener = _listeners.get(loop)
-    if listener is None or listener.done():
+    if listener is None or listener[0].done():
         for old_loop in [other for other in _listeners if other.is_closed()]:
             del _listeners[old_loop]  # tests run many loops
-        _listeners[loop] = loop.create_task(_listen())
+        subscribed: asyncio.Future[None] = loop.create_future()
+        listener = _listeners[loop] = (loop.create_task(_listen(subscribed)), subscribed)
+    return listener[1]
 
 
-async def _listen() -> None:
+async def _listen(subscribed: "asyncio.Future[None]") -> None:
     layer = get_channel_layer()
     if layer is None:
+        subscribed.set_result(None)
         return
-    channel = await layer.new_channel("unread.")
-    await layer.group_add(events.UNREAD_ROOMS_GROUP, channel)
+    try:
+        channel = await layer.new_channel("unread.")
+        await layer.group_add(events.UNREAD_ROOMS_GROUP, channel)
+    except Exception as error:  # the socket that waits is closed as unavailable; the next retries
+        subscribed.set_exception(error)
+        return
+    except BaseException:
+        subscribed.cancel()
+        raise
+    subscribed.set_result(None)
     try:
         while True:
             message = await layer.receive(channel)
@@ -121,5 +134,7 @@ def _forget_old_counts() -> None:
         del _known[room_id]
 
 
-ON_CONNECT: list[LifecycleHook] = [socket_opened]
+#: Before the handshake ends: a socket counted in after it could miss a count.
+ON_SUBSCRIBE: list[LifecycleHook] = [socket_opened]
+ON_CONNECT: list[LifecycleHook] = []
 ON_DISCONNECT: list[LifecycleHook] = [socket_closed]

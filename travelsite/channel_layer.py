@@ -165,11 +165,21 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
                 queue.put_nowait(data)
 
     def set_direct_receiver(self, channel: str, receiver: DirectReceiver | None) -> None:
-        """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them)."""
+        """Hand `channel`'s group messages to `receiver` as they arrive (None: queue them).
+
+        What was queued before goes to `receiver` first, so that no later message overtakes
+        it (a socket subscribes to its user's group before its handshake ends); the first one
+        it declines, and what follows, stay queued for the consumer's dispatch.
+        """
         if receiver is None:
             self.direct_receivers.pop(channel, None)
-        else:
-            self.direct_receivers[channel] = receiver
+            return
+        queue = self.channels.get(channel)
+        while queue is not None and not queue.empty():
+            if not receiver(self.channel_layer.deserialize(queue.peek())):
+                break
+            queue.get_nowait()
+        self.direct_receivers[channel] = receiver
 
     async def flush(self) -> None:
         self.direct_receivers = {}

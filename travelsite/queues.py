@@ -4,7 +4,8 @@ Every WebSocket holds two queues for its whole life: daphne's input queue (frame
 client) and the channel layer's queue of its channel. asyncio.Queue allocates four deques and
 an Event up front (~3.8 KiB), which made up a fifth of the memory of an idle socket. This one
 keeps a deque only while something is queued. It offers what those two users call: `put_nowait`,
-`get`, `qsize`, `empty`; it is unbounded, like theirs.
+`get`, `qsize`, `empty`; it is unbounded, like theirs. (`peek` and `get_nowait` hand what is
+queued to a direct receiver, travelsite/channel_layer.py.)
 """
 
 import asyncio
@@ -34,6 +35,21 @@ class LightQueue(Generic[T]):
             if self._waiter is None or self._waiter.done():
                 self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    def peek(self) -> T:
+        """The next item, left in the queue (IndexError when empty)."""
+        if not self._items:
+            raise IndexError("peek from an empty queue")
+        return self._items[0]
+
+    def get_nowait(self) -> T:
+        """The next item, taken (IndexError when empty)."""
+        if not self._items:
+            raise IndexError("get from an empty queue")
         item = self._items.popleft()
         if not self._items:
             self._items = None

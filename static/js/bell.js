@@ -473,5 +473,6 @@
 
   window.bell = { reload: function () { return load(false); }, toast: toast };
   subscribe();
-  load(false);
+  if (window.realtime) window.realtime.whenLive(function () { load(false); });
+  else load(false);
 })();

@@ -1011,10 +1011,15 @@
 
   window.chatWidget = { open: openPanel, close: closePanel, openRoom: openRoom, openSupport: openSupport };
 
-  loadRooms().then(function () {
-    // Notification links point at /?room=<id>: open that conversation.
-    var params = new URLSearchParams(location.search);
-    var roomId = Number(params.get("room"));
-    if (roomId > 0) openRoom(roomId);
+  var opened = false;
+  rt.whenLive(function () {
+    loadRooms().then(function () {
+      if (opened) return;
+      opened = true;
+      // Notification links point at /?room=<id>: open that conversation.
+      var params = new URLSearchParams(location.search);
+      var roomId = Number(params.get("room"));
+      if (roomId > 0) openRoom(roomId);
+    });
   });
 })();

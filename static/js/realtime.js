@@ -5,6 +5,8 @@
  *   realtime.on("open" | "close" | "status", fn)   pseudo-events (re-`sync` rooms on "open")
  *   realtime.send({type: "join_room", roomId: 1})  sent now, or queued until the socket is open
  *   realtime.status        "connecting" | "open" | "reconnecting" | "closed"
+ *   realtime.whenLive(load)  run `load` once the socket is open (what is sent after it arrives
+ *                            live, so nothing falls between); if opening is slow, now and again then
  *
  * The session cookie signs the socket in. It reconnects with exponential backoff and jitter,
  * pings every 25 s, and gives up on close code 4401 (not signed in). `document.body.dataset.realtime`
@@ -22,6 +24,7 @@
   var STABLE_AFTER_MS = 10000; // an open socket this old resets the backoff
   var QUEUE_LIMIT = 200;
   var CLOSE_UNAUTHENTICATED = 4401;
+  var LIVE_WAIT_MS = 1500; // whenLive: how long a first load waits for the socket to open
 
   var body = document.body;
   var path = (body && body.dataset.wsUrl) || "/ws/";
@@ -46,6 +49,7 @@
     on: on,
     off: off,
     send: send,
+    whenLive: whenLive,
     reconnect: reconnectNow,
     // Test hooks: drop the socket as a network failure would; {hold: true} keeps it down until
     // _debugResume() (browser tests of gap recovery).
@@ -58,6 +62,24 @@
     if (!listeners.has(type)) listeners.set(type, new Set());
     listeners.get(type).add(fn);
     return function () { off(type, fn); };
+  }
+
+  /**
+   * Run `load` (a page's first fetch of counts and lists) once the socket is open: the server
+   * subscribes a socket before its handshake ends, so anything that changes after the fetch
+   * arrives as an event. If the socket is slow to open, load now and once more when it opens.
+   */
+  function whenLive(load) {
+    if (realtime.status === "open") {
+      load();
+      return;
+    }
+    var early = setTimeout(load, LIVE_WAIT_MS);
+    var stop = on("open", function () {
+      stop();
+      clearTimeout(early);
+      load();
+    });
   }
 
   function off(type, fn) {

@@ -8,11 +8,12 @@ import pytest
 from django.contrib.auth.models import User
 from websockets.sync.client import ClientConnection
 
-from chat import services
+from chat import events, services
 from chat.models import ChatMessage, ChatRoom
 from tests.conftest import DaphneServer, api_client_for, token_for
 from tests.e2e.wsclient import open_socket, ping, receive, receive_type, send
 from tests.factories import StaffFactory, UserFactory
+from travelsite import realtime
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -342,3 +343,25 @@ def test_bad_chat_frames_get_an_error_change_nothing_and_keep_the_socket(
         assert error["ref"] == (cid if isinstance(cid, str) else frame["type"])
         ping(ws)
     assert not ChatMessage.objects.exists()
+
+
+def test_a_socket_hears_its_users_events_from_the_moment_it_opens(
+    daphne_server: DaphneServer,
+) -> None:
+    """The socket is subscribed before its handshake ends: an unread count or an event to its
+    user sent right after the client sees it open is not lost (pages load their counts then)."""
+    alice, bob = UserFactory.create(), UserFactory.create()
+    room, _ = services.direct_room_get_or_create(user=bob, other_user_id=alice.pk)
+    for attempt in range(1, 6):
+        services.message_send(user=bob, room_id=room.pk, text=f"hello {attempt}")
+        with open_socket(daphne_server.ws_url, token=token_for(alice)) as ws:
+            # at once, as a store would after its commit (no window in the test process)
+            events.unread_counts_changed(room.pk)
+            realtime.send([realtime.user_group(alice.pk)], {"type": "custom", "n": attempt})
+            heard: dict[str, dict[str, Any]] = {}
+            while len(heard) < 2:
+                frame = receive(ws)
+                if frame["type"] in ("unread", "custom"):
+                    heard[frame["type"]] = frame
+            assert heard["unread"] == {"type": "unread", "roomId": room.pk, "unreadCount": attempt}
+            assert heard["custom"] == {"type": "custom", "n": attempt}
