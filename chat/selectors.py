@@ -145,25 +145,64 @@ def unread_counts_advanced(
     so no message can appear later below `through`. Messages hidden since `known` are not seen:
     after a hide, pass `known=None`. Users who are not participants are left out.
     """
-    markers = dict(
-        ChatRoomParticipant.objects.filter(room_id=room_id, user_id__in=user_ids).values_list(
-            "user_id", "last_read_message_id"
-        )
-    )
-    visible = ChatMessage.objects.filter(room_id=room_id, is_hidden=False).order_by()
-    new_by_sender: dict[int, int] = {}
-    if known is None:
-        through = visible.aggregate(last=Max("id"))["last"] or 0
-    else:
-        through = known.through
-        for sender_id, count, last in (
-            visible.filter(id__gt=known.through)
-            .values("sender_id")
+    return unread_counts_advanced_in_rooms({room_id: (user_ids, known)})[room_id]
+
+
+#: room id -> (the participants to count, what was counted before or None).
+UnreadWanted = dict[int, tuple[list[int], RoomUnread | None]]
+
+
+def unread_counts_advanced_in_rooms(wanted: UnreadWanted) -> dict[int, RoomUnread]:
+    """`unread_counts_advanced` for several rooms at once: the same three queries for any
+    number of rooms (a window's announcement names every room that spoke), plus the full
+    recounts."""
+    if not wanted:
+        return {}
+    user_ids = {user_id for users, _known in wanted.values() for user_id in users}
+    markers: dict[int, dict[int, int]] = {room_id: {} for room_id in wanted}
+    for room_id, user_id, marker in ChatRoomParticipant.objects.filter(
+        room_id__in=list(wanted), user_id__in=user_ids
+    ).values_list("room_id", "user_id", "last_read_message_id"):
+        if user_id in wanted[room_id][0]:
+            markers[room_id][user_id] = marker
+    visible = ChatMessage.objects.filter(is_hidden=False).order_by()
+    through = {room_id: known.through for room_id, (_u, known) in wanted.items() if known}
+    new_by_sender: dict[int, dict[int, int]] = {room_id: {} for room_id in wanted}
+    if through:
+        after = Q()
+        for room_id, last in through.items():
+            after |= Q(room_id=room_id, id__gt=last)
+        for room_id, sender_id, count, last in (
+            visible.filter(after)
+            .values("room_id", "sender_id")
             .annotate(n=Count("id"), last=Max("id"))
-            .values_list("sender_id", "n", "last")
+            .values_list("room_id", "sender_id", "n", "last")
         ):
-            new_by_sender[sender_id] = count
-            through = max(through, last)
+            new_by_sender[room_id][sender_id] = count
+            through[room_id] = max(through[room_id], last)
+    if uncounted := [room_id for room_id in wanted if room_id not in through]:
+        through.update(dict.fromkeys(uncounted, 0))
+        through.update(
+            visible.filter(room_id__in=uncounted)
+            .values("room_id")
+            .annotate(last=Max("id"))
+            .values_list("room_id", "last")
+        )
+    return {
+        room_id: _advanced(
+            room_id, markers[room_id], known, new_by_sender[room_id], through[room_id]
+        )
+        for room_id, (_users, known) in wanted.items()
+    }
+
+
+def _advanced(
+    room_id: int,
+    markers: dict[int, int],
+    known: RoomUnread | None,
+    new_by_sender: dict[int, int],
+    through: int,
+) -> RoomUnread:
     new_total = sum(new_by_sender.values())
     counts: dict[int, tuple[int, int]] = {}
     recount: list[int] = []

@@ -98,24 +98,33 @@ async def tell_local_sockets(room_ids: Sequence[Any], recount: Sequence[Any] = (
     for room_id in recount:
         _known.pop(room_id, None)
     _forget_old_counts()
-    for room_id in room_ids:
-        if not isinstance(room_id, int):
-            continue
+    waiting_in: dict[int, dict[int, list[Socket]]] = {}
+    for room_id in dict.fromkeys(r for r in room_ids if isinstance(r, int)):
         waiting = {
             user_id: [s for s in sockets if room_id not in s.joined_rooms]
             for user_id, sockets in _local_sockets.items()
         }
-        waiting = {user_id: sockets for user_id, sockets in waiting.items() if sockets}
-        if not waiting:
-            continue
-        counted_at, known = _known.get(room_id, (0.0, None))
-        if time.monotonic() - counted_at > RECOUNT_SECONDS:
-            known, counted_at = None, time.monotonic()
-        # Background work: on a pool thread, not in the queue of Channels' one database thread.
-        known = await database_sync_to_async(
-            selectors.unread_counts_advanced, thread_sensitive=False
-        )(room_id=room_id, user_ids=sorted(waiting), known=known)
-        _known[room_id] = (counted_at, known)
+        if waiting := {user_id: sockets for user_id, sockets in waiting.items() if sockets}:
+            waiting_in[room_id] = waiting
+    if not waiting_in:
+        return
+    now = time.monotonic()
+    wanted: selectors.UnreadWanted = {}
+    counted_at: dict[int, float] = {}
+    for room_id, waiting in waiting_in.items():
+        at, known = _known.get(room_id, (0.0, None))
+        if now - at > RECOUNT_SECONDS:
+            known, at = None, now
+        wanted[room_id] = (sorted(waiting), known)
+        counted_at[room_id] = at
+    # Background work: on a pool thread, not in the queue of Channels' one database thread;
+    # one call (and three queries) for every room of the window.
+    counted = await database_sync_to_async(
+        selectors.unread_counts_advanced_in_rooms, thread_sensitive=False
+    )(wanted)
+    for room_id, known in counted.items():
+        _known[room_id] = (counted_at[room_id], known)
+        waiting = waiting_in[room_id]
         for user_id, (_marker, count) in known.counts.items():
             event = {"type": "unread", "roomId": room_id, "unreadCount": count}
             for socket in waiting[user_id]:

@@ -105,3 +105,32 @@ def test_users_who_are_not_participants_are_left_out(lobby: ChatRoom) -> None:
     say(ana, lobby, "a1")
 
     assert counts_of(advanced(lobby, [ana, stranger], None)) == {ana.pk: 0}
+
+
+def test_several_rooms_at_once_count_each_room_as_alone(lobby: ChatRoom) -> None:
+    ana, bo, cy = members(lobby, 3)
+    staff = StaffFactory.create()
+    deck, _ = services.public_room_create_or_join(user=staff, name="Deck")
+    empty, _ = services.public_room_create_or_join(user=staff, name="Quiet")
+    for user in (ana, bo, cy):
+        services.public_room_create_or_join(user=user, name="Deck")
+    services.public_room_create_or_join(user=cy, name="Quiet")
+    say(ana, lobby, "a1")
+    say(bo, deck, "b1", "b2")
+    lobby_known = advanced(lobby, [ana, bo, cy], None)
+    say(cy, lobby, "c1")
+    say(ana, deck, "a2")
+    services.room_mark_read(user=cy, room_id=deck.pk, message_id=say(bo, deck, "b3")[0])
+
+    together = selectors.unread_counts_advanced_in_rooms(
+        {
+            lobby.pk: ([ana.pk, bo.pk, cy.pk], lobby_known),  # advanced
+            deck.pk: ([ana.pk, cy.pk], None),  # in full; Bo not asked for
+            empty.pk: ([cy.pk, ana.pk], None),  # no messages; Ana not a participant
+        }
+    )
+
+    assert together[lobby.pk] == advanced(lobby, [ana, bo, cy], lobby_known)
+    assert counts_of(together[lobby.pk]) == full_counts(lobby, [ana, bo, cy])
+    assert counts_of(together[deck.pk]) == full_counts(deck, [ana, cy]) == {ana.pk: 3, cy.pk: 0}
+    assert together[empty.pk] == selectors.RoomUnread(through=0, counts={cy.pk: (0, 0)})
