@@ -39,8 +39,18 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
+# The suite in two parts: everything but the browser tests on $(TEST_WORKERS) pytest-xdist
+# workers (each with its own PostgreSQL database and Redis: travelsite/settings.py), then the
+# browser tests alone, whose timings should not share the cores with other tests. A part that
+# selects no test (exit status 5, e.g. PYTEST_ARGS=tests/chat) is not a failure.
+# JUNIT_DIR=dir writes dir/parallel.xml and dir/browser.xml.
+TEST_WORKERS ?= 2
 pytest: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS) \
+	  $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/parallel.xml); \
+	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status
+	$(BIN)/pytest -m browser $(PYTEST_ARGS) $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/browser.xml); \
+	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status
 
 # Browser tests drive Debian's Chromium (no browser can be downloaded here).
 browser-deps:

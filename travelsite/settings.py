@@ -5,6 +5,7 @@ which is what a newcomer's first `make run` uses. Production sets DATABASE_URL, 
 SECRET_KEY, DEBUG=0 and ALLOWED_HOSTS.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and the channel layer -------------------------------------------------------------
 
+
+def _isolate_test_worker() -> None:
+    """Give a pytest-xdist worker Redis to itself: its own database and channel-layer prefix
+    (Redis pub/sub ignores databases), as pytest-django gives it its own PostgreSQL database.
+
+    Written to the environment once, so the daphne processes its tests start inherit them.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_URL")
+    if not worker.startswith("gw") or not url or os.environ.get("TEST_WORKER_ISOLATED"):
+        return
+    base, _, _db = url.rpartition("/") if url.count("/") > 2 else (url.rstrip("/"), "/", "")
+    os.environ["REDIS_URL"] = f"{base}/{8 + int(worker[2:])}"
+    os.environ["CHANNEL_LAYER_PREFIX"] = f"travelsite-{worker}"
+    os.environ["TEST_WORKER_ISOLATED"] = worker
+
+
+_isolate_test_worker()
 REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
 
 # The pub/sub layer (default) publishes an event once per group and fans it out to the
