@@ -80,10 +80,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close()  # refused at the handshake (HTTP 403)
             return
         user = self.scope.get("user")
-        signed_in = isinstance(user, User) and user.is_authenticated and user.is_active
+        if not (isinstance(user, User) and user.is_authenticated and user.is_active):
+            user = None
         available = True
-        if signed_in:
-            assert isinstance(user, User)
+        if user is not None:
             token = self.scope.get("auth_token")
             session = self.scope.get("session")
             secret = token or getattr(session, "session_key", None)
@@ -99,7 +99,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         metrics.WS_CONNECTS.inc()
         if not available:
             await self.close(code=CLOSE_UNAVAILABLE)
-        elif signed_in:
+        elif user is not None:
             await self._connected()
         else:
             self._auth_timeout = asyncio.create_task(self._close_if_not_signed_in())

@@ -131,10 +131,12 @@ class RoomUnread:
     counts: dict[int, tuple[int, int]]
 
 
-def unread_counts_advanced(
-    *, room_id: int, user_ids: list[int], known: RoomUnread | None
-) -> RoomUnread:
-    """These participants' unread counts now, read from what changed since `known`.
+#: room id -> (the participants to count, what was counted before or None).
+UnreadWanted = dict[int, tuple[list[int], RoomUnread | None]]
+
+
+def unread_counts_advanced(wanted: UnreadWanted) -> dict[int, RoomUnread]:
+    """Each room's participants' unread counts now, read from what changed since `known`.
 
     Counting a participant's whole unread range again at every new message costs a scan of
     everything they have not read (thousands of rows for someone away from a busy room, every
@@ -144,18 +146,10 @@ def unread_counts_advanced(
     the same message). Within a room ids follow commit order (`messages_send` locks the room),
     so no message can appear later below `through`. Messages hidden since `known` are not seen:
     after a hide, pass `known=None`. Users who are not participants are left out.
+
+    Any number of rooms (a window's announcement names every room that spoke) cost the same
+    three queries, plus the full recounts.
     """
-    return unread_counts_advanced_in_rooms({room_id: (user_ids, known)})[room_id]
-
-
-#: room id -> (the participants to count, what was counted before or None).
-UnreadWanted = dict[int, tuple[list[int], RoomUnread | None]]
-
-
-def unread_counts_advanced_in_rooms(wanted: UnreadWanted) -> dict[int, RoomUnread]:
-    """`unread_counts_advanced` for several rooms at once: the same three queries for any
-    number of rooms (a window's announcement names every room that spoke), plus the full
-    recounts."""
     if not wanted:
         return {}
     user_ids = {user_id for users, _known in wanted.values() for user_id in users}

@@ -120,7 +120,7 @@ async def tell_local_sockets(room_ids: Sequence[Any], recount: Sequence[Any] = (
     # Background work: on a pool thread, not in the queue of Channels' one database thread;
     # one call (and three queries) for every room of the window.
     counted = await database_sync_to_async(
-        selectors.unread_counts_advanced_in_rooms, thread_sensitive=False
+        selectors.unread_counts_advanced, thread_sensitive=False
     )(wanted)
     for room_id, known in counted.items():
         _known[room_id] = (counted_at[room_id], known)

@@ -22,6 +22,7 @@ print(json.dumps({
     "conn_max_age": db["CONN_MAX_AGE"],
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
+    "layer_prefix": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix"),
     "debug": settings.DEBUG,
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "csrf_trusted_origins": settings.CSRF_TRUSTED_ORIGINS,
@@ -76,6 +77,27 @@ def test_redis_url_selects_the_redis_pubsub_layer_with_a_sized_pool() -> None:
     assert isinstance(hosts, list)
     assert hosts[0]["address"] == "redis://cache.internal:6380/3"
     assert hosts[0]["max_connections"] >= 500
+
+
+def test_each_pytest_xdist_worker_gets_redis_to_itself_and_passes_it_on_unchanged() -> None:
+    worker = settings_under(
+        {"REDIS_URL": "redis://cache.internal:6380/1", "PYTEST_XDIST_WORKER": "gw3"}
+    )
+    assert worker["layer_hosts"][0]["address"] == "redis://cache.internal:6380/11"  # type: ignore[index]
+    assert worker["layer_prefix"] == "travelsite-gw3"
+    # A daphne process started by that worker inherits its environment: the same values again.
+    inherited = {
+        "REDIS_URL": "redis://cache.internal:6380/11",
+        "CHANNEL_LAYER_PREFIX": "travelsite-gw3",
+        "PYTEST_XDIST_WORKER": "gw3",
+    }
+    started = settings_under(inherited)
+    assert started["layer_hosts"][0]["address"] == "redis://cache.internal:6380/11"  # type: ignore[index]
+    assert started["layer_prefix"] == "travelsite-gw3"
+    assert (
+        settings_under({"REDIS_URL": "redis://cache.internal:6380/1"})["layer_prefix"]
+        == "travelsite"
+    )
 
 
 def test_the_list_based_redis_layer_can_be_chosen() -> None:

@@ -8,6 +8,7 @@ SECRET_KEY, DEBUG=0 and ALLOWED_HOSTS.
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
@@ -111,16 +112,15 @@ def _isolate_test_worker() -> None:
     """Give a pytest-xdist worker Redis to itself: its own database and channel-layer prefix
     (Redis pub/sub ignores databases), as pytest-django gives it its own PostgreSQL database.
 
-    Written to the environment once, so the daphne processes its tests start inherit them.
+    Written to the environment, so the daphne processes its tests start inherit them (and,
+    inheriting the worker's name too, come to the same values again).
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     url = os.environ.get("REDIS_URL")
-    if not worker.startswith("gw") or not url or os.environ.get("TEST_WORKER_ISOLATED"):
+    if not worker.startswith("gw") or not url:
         return
-    base, _, _db = url.rpartition("/") if url.count("/") > 2 else (url.rstrip("/"), "/", "")
-    os.environ["REDIS_URL"] = f"{base}/{8 + int(worker[2:])}"
+    os.environ["REDIS_URL"] = urlunsplit(urlsplit(url)._replace(path=f"/{8 + int(worker[2:])}"))
     os.environ["CHANNEL_LAYER_PREFIX"] = f"travelsite-{worker}"
-    os.environ["TEST_WORKER_ISOLATED"] = worker
 
 
 _isolate_test_worker()

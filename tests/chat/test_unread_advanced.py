@@ -34,9 +34,7 @@ def full_counts(room: ChatRoom, users: list[User]) -> dict[int, int]:
 def advanced(
     room: ChatRoom, users: list[User], known: selectors.RoomUnread | None
 ) -> selectors.RoomUnread:
-    return selectors.unread_counts_advanced(
-        room_id=room.pk, user_ids=[u.pk for u in users], known=known
-    )
+    return selectors.unread_counts_advanced({room.pk: ([u.pk for u in users], known)})[room.pk]
 
 
 def counts_of(state: selectors.RoomUnread) -> dict[int, int]:
@@ -122,7 +120,7 @@ def test_several_rooms_at_once_count_each_room_as_alone(lobby: ChatRoom) -> None
     say(ana, deck, "a2")
     services.room_mark_read(user=cy, room_id=deck.pk, message_id=say(bo, deck, "b3")[0])
 
-    together = selectors.unread_counts_advanced_in_rooms(
+    together = selectors.unread_counts_advanced(
         {
             lobby.pk: ([ana.pk, bo.pk, cy.pk], lobby_known),  # advanced
             deck.pk: ([ana.pk, cy.pk], None),  # in full; Bo not asked for
