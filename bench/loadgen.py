@@ -403,15 +403,18 @@ async def fanout(
     all_latencies: list[float] = []
     per_label: dict[str, dict[str, float | None]] = {}
     early: list[float] = []
+    worst: dict[float, float] = {}
     late_q: list[float] = []
     for label, values in run.latencies.items():
         per_label[label] = summarize(values)
         all_latencies.extend(values)
         for latency, offset in zip(values, run.send_offsets[label], strict=True):
+            worst[offset] = max(worst.get(offset, 0.0), latency)  # a message: its send time
             if offset < send_s / 4:
                 early.append(latency)
             elif offset >= send_s * 3 / 4:
                 late_q.append(latency)
+    slowest = sorted(worst.items(), key=lambda item: -item[1])[:8]
     delivery_rate = run.deliveries / total_s if total_s > 0 else 0.0
     offered = (rate or 0) * sum(room_size.values()) / max(len(room_size), 1)
     end_backlog = max((b for t, b in backlog if t >= send_s - 1.0), default=0)
@@ -439,6 +442,7 @@ async def fanout(
         "acks_per_s": round(run.acked / total_s, 1) if total_s > 0 else 0.0,
         "latency_ms": summarize(all_latencies),
         "latency_ms_by_label": per_label,
+        "slowest_messages": [(round(o, 3), round(ms, 1)) for o, ms in slowest],
         "early_p50_ms": percentile(early, 50),
         "late_p50_ms": percentile(late_q, 50),
         "backlog_max": max((b for _, b in backlog), default=0),

@@ -1,5 +1,8 @@
 """Sockets' message sends, stored by the event loop itself on PostgreSQL (travelsite.loop_db).
 
+`messages_send` returns once the messages are committed and announced; `durable()` once they
+are on disk, which is what an `ack` waits for (chat.ws).
+
 The same checks, statements and announcements as `services.messages_send` (which REST, scripts
 and SQLite use), run without the trip to Channels' database thread and back: the rate limits
 and the store's round trips are awaited on the loop, and what the store announces is queued to
@@ -13,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError
 
@@ -23,7 +27,9 @@ from travelsite import loop_db, ratelimit
 
 logger = logging.getLogger(__name__)
 
-_connections = loop_db.LoopConnections()
+#: Commits that do not wait for the disk when `CHAT_BROADCAST_BEFORE_FLUSH` (the default):
+#: a message is announced once committed, and acknowledged once `durable()` (chat.ws).
+_connections = loop_db.LoopConnections(wait_for_disk=not settings.CHAT_BROADCAST_BEFORE_FLUSH)
 
 
 async def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
@@ -52,6 +58,14 @@ async def messages_send(requests: Sequence[SendRequest]) -> list[SendResult]:
     if batch.repeats():
         await database_sync_to_async(batch.answer_repeats)(services.messages_by_client_id)
     return batch.answers()
+
+
+async def durable() -> None:
+    """Return once every message this loop stored before the call is on disk (at once when
+    stores wait for the disk on commit, or run on Django's connection); raises Django's
+    `OperationalError` if that cannot be known: the sender should send again (same clientId)."""
+    if loop_db.available():
+        await _connections.durable()
 
 
 async def close_connections() -> None:

@@ -87,6 +87,9 @@ async def send_message(socket: Socket, frame: dict[str, Any]) -> None:
     if isinstance(result, Exception):
         raise result  # rate limited: answered by the consumer
     message, _ = result
+    # Broadcast once committed; acknowledged once on disk, so that nothing acknowledged can be
+    # lost in a crash (a database error here answers `unavailable`: send again, same clientId).
+    await store.durable()
     await socket.send_event(
         {"type": "ack", "clientId": message.client_id, "message": message_shape(message)}
     )

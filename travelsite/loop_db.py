@@ -15,6 +15,7 @@ connections: a connection belongs to the loop it was made on.
 import asyncio
 import weakref
 from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import django.db
@@ -26,6 +27,9 @@ from travelsite.sql import Rows, Statement
 
 Result = TypeVar("Result")
 
+#: The sequence `durable()` sets (a write: see `_flush`), made by chat's migration 0003.
+FLUSH_SEQUENCE = "chat_commit_flush_seq"
+
 #: Idle connections kept per event loop (chat.store runs one transaction at a time).
 MAX_IDLE = 2
 
@@ -35,8 +39,9 @@ def available() -> bool:
     return bool(connections[DEFAULT_DB_ALIAS].vendor == "postgresql")
 
 
-def connection_params() -> dict[str, Any]:
-    """`psycopg.AsyncConnection.connect` arguments, from Django's for the default database."""
+def connection_params(*, synchronous_commit: bool | None = None) -> dict[str, Any]:
+    """`psycopg.AsyncConnection.connect` arguments, from Django's for the default database;
+    `synchronous_commit`: whether commits wait for the disk (None: the server's setting)."""
     wrapper = connections[DEFAULT_DB_ALIAS]
     params = wrapper.get_connection_params()
     params.pop("cursor_factory", None)
@@ -44,20 +49,42 @@ def connection_params() -> dict[str, Any]:
     params["cursor_factory"] = psycopg.AsyncCursor if server_side else psycopg.AsyncClientCursor
     params["autocommit"] = True  # transactions are explicit (`conn.transaction()`)
     params.setdefault("connect_timeout", 10)  # seconds; a database that does not answer fails
+    options = [params["options"]] if params.get("options") else []
     if settings.USE_TZ:  # Django's timestamptz loader expects the session in its time zone
-        zone = f"-c TimeZone={wrapper.timezone_name}"
-        params["options"] = f"{params['options']} {zone}" if params.get("options") else zone
+        options.append(f"-c TimeZone={wrapper.timezone_name}")
+    if synchronous_commit is not None:
+        options.append(f"-c synchronous_commit={'on' if synchronous_commit else 'off'}")
+    if options:
+        params["options"] = " ".join(options)
     return params
 
 
-class LoopConnections:
-    """Transactions on the running loop's own idle connections (made when none is idle)."""
+@dataclass
+class _LoopState:
+    """One event loop's connections, and how far its commits are known to be on disk."""
 
-    def __init__(self, max_idle: int = MAX_IDLE) -> None:
+    idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list)
+    #: Transactions committed without waiting for the disk, and how many of them are on it.
+    committed: int = 0
+    on_disk: int = 0
+    #: The connection `durable()` commits on, and its commit under way.
+    flusher: psycopg.AsyncConnection[Any] | None = None
+    flushing: "asyncio.Task[None] | None" = None
+
+
+class LoopConnections:
+    """Transactions on the running loop's own idle connections (made when none is idle);
+    `wait_for_disk=False`: their commits do not wait for the disk (`durable()` does)."""
+
+    def __init__(self, max_idle: int = MAX_IDLE, *, wait_for_disk: bool = True) -> None:
         self._max_idle = max_idle
-        self._idle: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]
-        ] = weakref.WeakKeyDictionary()
+        self._wait_for_disk = wait_for_disk
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _state(self) -> _LoopState:
+        return self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
 
     async def run_steps(
         self, make_steps: Callable[[], Generator[Statement, Rows, Result]]
@@ -77,13 +104,16 @@ class LoopConnections:
     ) -> Result:
         """An idle connection may have died meanwhile (PostgreSQL restarted): if it fails before
         its transaction began, nothing was sent, and the steps run again on a new connection."""
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        state = self._state()
+        idle = state.idle
         while True:
             reused = bool(idle)
             conn = (
                 idle.pop()
                 if reused
-                else await psycopg.AsyncConnection.connect(**connection_params())
+                else await psycopg.AsyncConnection.connect(
+                    **connection_params(synchronous_commit=None if self._wait_for_disk else False)
+                )
             )
             began = False
             try:
@@ -96,19 +126,67 @@ class LoopConnections:
                     for stale in idle:  # they idled as long: start afresh
                         await stale.close()
                     idle.clear()
+                    await self._close_flusher(state)
                     continue
                 raise
             except BaseException:
                 await self._put_back(idle, conn)
                 raise
+            if not self._wait_for_disk:
+                state.committed += 1
             await self._put_back(idle, conn)
             return result
 
+    async def durable(self) -> None:
+        """Return once every transaction committed on this loop before the call is on disk.
+
+        Raises Django's `OperationalError` if PostgreSQL could not be asked (it restarted, say):
+        what was committed may then have been lost, or not; a caller that confirms a write only
+        after this tells its author to try again.
+        """
+        state = self._state()
+        wanted = state.committed
+        while state.on_disk < wanted:
+            if state.flushing is None or state.flushing.done():
+                state.flushing = asyncio.get_running_loop().create_task(self._flush(state))
+                state.flushing.add_done_callback(_retrieve_exception)
+            try:
+                await asyncio.shield(state.flushing)  # a waiter that goes leaves it to the rest
+            except psycopg.Error as error:
+                raise _as_django_error(error) from error
+
+    async def _flush(self, state: _LoopState) -> None:
+        covers = state.committed
+        conn = state.flusher
+        if conn is None or conn.closed:
+            conn = state.flusher = await psycopg.AsyncConnection.connect(
+                **connection_params(synchronous_commit=True)
+            )
+        try:
+            # A write (setting a sequence writes to the log) committed synchronously waits until
+            # the log up to it is on disk, and so the earlier commits with it. A transaction that
+            # wrote nothing would not wait (chat's migration 0003 has the sequence).
+            await conn.execute(f"SELECT setval('{FLUSH_SEQUENCE}', 1)")
+        except psycopg.Error:
+            # Not retried on a new connection: if PostgreSQL restarted, what was committed
+            # before may be gone, and a new connection would not say so.
+            await self._close_flusher(state)
+            raise
+        state.on_disk = max(state.on_disk, covers)
+
+    async def _close_flusher(self, state: _LoopState) -> None:
+        if state.flusher is not None:
+            conn, state.flusher = state.flusher, None
+            await conn.close()
+
     async def close_idle(self) -> None:
         """Close the running loop's idle connections (before the loop ends, e.g. in tests)."""
-        idle = self._idle.pop(asyncio.get_running_loop(), [])
-        for conn in idle:
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is None:
+            return
+        for conn in state.idle:
             await conn.close()
+        await self._close_flusher(state)
 
     async def _put_back(
         self, idle: list[psycopg.AsyncConnection[Any]], conn: psycopg.AsyncConnection[Any]
@@ -120,6 +198,12 @@ class LoopConnections:
             idle.append(conn)
         else:
             await conn.close()
+
+
+def _retrieve_exception(task: "asyncio.Task[None]") -> None:
+    """A flush whose waiters all went: its failure is not worth a warning of its own."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _as_django_error(error: psycopg.Error) -> Exception:

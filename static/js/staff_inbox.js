@@ -241,9 +241,14 @@
     li.dataset.messageId = String(message.id);
     var head = el("p", "inbox-msg-head");
     head.appendChild(el("span", "inbox-msg-who", mine ? "You" : fullName(message.user) || "Staff"));
-    var time = el("time", "inbox-msg-time", clock(message.createdAt));
-    time.dateTime = message.createdAt;
-    head.appendChild(time);
+    if (message.clientId && pending.has(message.clientId)) {
+      li.classList.add("is-pending"); // stored, not acknowledged yet
+      head.appendChild(el("span", "inbox-msg-time", "sending…"));
+    } else {
+      var time = el("time", "inbox-msg-time", clock(message.createdAt));
+      time.dateTime = message.createdAt;
+      head.appendChild(time);
+    }
     li.appendChild(head);
     li.appendChild(el("p", "inbox-msg-text", message.message));
     return li;
@@ -253,17 +258,29 @@
     var atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
     var sorted = Array.from(messages.values()).sort(function (a, b) { return a.id - b.id; });
     var nodes = sorted.map(renderMessage);
-    pending.forEach(function (entry) { nodes.push(entry.node); });
+    pending.forEach(function (entry) { if (!entry.stored) nodes.push(entry.node); });
     logEl.replaceChildren.apply(logEl, nodes);
     olderBtn.hidden = !hasOlder;
     if (scroll || atBottom) logEl.scrollTop = logEl.scrollHeight;
   }
 
-  function addMessages(list) {
+  /**
+   * Show stored messages (by id). `acked`: our reply's `ack` (or REST answer) brought it. Only
+   * that makes a pending reply sent: the room's `message` may come first (the server broadcasts
+   * once a message is committed, and acks once that is on disk); it then shows in its place,
+   * still "sending…".
+   */
+  function addMessages(list, acked) {
     var added = false;
     (list || []).forEach(function (message) {
       if (!message || message.roomId !== selectedId) return;
-      if (message.clientId && pending.has(message.clientId)) pending.delete(message.clientId);
+      var entry = message.clientId ? pending.get(message.clientId) : null;
+      if (entry && acked) {
+        pending.delete(message.clientId);
+        added = true;
+      } else if (entry) {
+        entry.stored = message.id;
+      }
       if (!messages.has(message.id)) added = true;
       messages.set(message.id, message);
     });
@@ -411,7 +428,7 @@
       rt.send({ type: "send_message", roomId: roomId, message: text, clientId: id });
     } else {
       request("POST", MESSAGES_API, { roomId: roomId, message: text, clientId: id })
-        .then(function (message) { if (roomId === selectedId) addMessages([message]); })
+        .then(function (message) { if (roomId === selectedId) addMessages([message], true); })
         .catch(function (error) { failed(id, error.message); });
     }
   }
@@ -420,6 +437,8 @@
     var entry = pending.get(id);
     if (!entry) return;
     pending.delete(id);
+    // Shown from the room but not acknowledged: it may not have been kept; not shown as sent.
+    if (entry.stored) messages.delete(entry.stored);
     renderLog(false);
     if (!textarea.value) textarea.value = entry.text;
     showError("Your reply was not sent: " + (detail || "please try again") + ".");
@@ -462,7 +481,7 @@
       if (frame.message && frame.message.roomId === selectedId && addMessages([frame.message])) markRead();
     });
     rt.on("ack", function (frame) {
-      if (frame.message && frame.message.roomId === selectedId) addMessages([frame.message]);
+      if (frame.message && frame.message.roomId === selectedId) addMessages([frame.message], true);
     });
     rt.on("error", function (frame) {
       if (frame.ref && pending.has(frame.ref)) failed(frame.ref, frame.detail);

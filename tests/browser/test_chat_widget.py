@@ -20,6 +20,7 @@ from playwright.sync_api import (
     Dialog,
     Locator,
     Page,
+    WebSocketRoute,
     expect,
 )
 
@@ -40,13 +41,21 @@ T = TypeVar("T")
 
 @pytest.fixture
 def open_page(browser: Browser, daphne_server: DaphneServer) -> Iterator[OpenPage]:
-    """`open_page(user, width=1280, height=800)`: a signed-in page in its own browser context."""
+    """`open_page(user, width=1280, height=800, route_socket=None)`: a signed-in page in its own
+    browser context (`route_socket`: Playwright's WebSocket route, to hold frames back)."""
     contexts: list[BrowserContext] = []
 
-    def open_(user: User, width: int = 1280, height: int = 800) -> Page:
+    def open_(
+        user: User,
+        width: int = 1280,
+        height: int = 800,
+        route_socket: Callable[[WebSocketRoute], None] | None = None,
+    ) -> Page:
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         contexts.append(context)
+        if route_socket is not None:  # sees the page's socket frames (before the page opens it)
+            context.route_web_socket(re.compile(r"/ws/"), route_socket)
         page = context.new_page()
         page.goto(f"{daphne_server.url}/accounts/login/")
         page.get_by_label("Username").fill(user.username)
@@ -184,6 +193,48 @@ def test_a_sent_message_reaches_the_other_user_and_shows_once_for_the_sender(
     time.sleep(0.5)  # the sender's own `message` event has surely arrived by now
     expect(mine).to_have_count(1)
     expect(b_chat.get_by_role("log").locator(".chat-msg")).to_have_count(2)
+
+
+def test_the_senders_message_shows_as_sent_only_once_its_ack_comes(
+    open_page: OpenPage, alice: User, bob: User, direct_room: ChatRoom
+) -> None:
+    """The room hears a message once it is committed, its sender's `ack` comes once it is on
+    disk: the room's `message` may come first, and must not make it "sent"."""
+    held_acks: list[tuple[WebSocketRoute, str]] = []
+
+    def hold_acks(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            if isinstance(frame, str) and frame.startswith('{"type":"ack",'):
+                held_acks.append((route, frame))
+            else:
+                route.send(frame)
+
+        server.on_message(from_server)
+
+    # given Alice's acks held back (the room's events are not)
+    a, b = open_page(alice, route_socket=hold_acks), open_page(bob)
+    a_chat = open_conversation(a, "Bob Jones")
+    b_chat = open_conversation(b, "Alice Smith")
+
+    # when she sends
+    send(a_chat, "Is the ferry on time?")
+
+    # then Bob has it, and Alice has it in its place, still sending
+    expect(b_chat.get_by_role("log").get_by_text("Is the ferry on time?")).to_be_visible()
+    mine = a_chat.get_by_role("log").locator(".chat-msg", has_text="Is the ferry on time?")
+    expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))
+    expect(mine).to_have_class(re.compile("is-sending"))
+    expect(mine).to_contain_text("Sending…")
+    assert len(held_acks) == 1
+
+    # and once the ack comes, it is sent, shown once
+    route, ack = held_acks.pop()
+    route.send(ack)
+    expect(mine).not_to_have_class(re.compile("is-sending"))
+    expect(mine).not_to_contain_text("Sending…")
+    expect(mine).to_have_count(1)
 
 
 def test_a_message_with_html_shows_as_text_and_runs_nothing(

@@ -1,11 +1,12 @@
 """The staff inbox in a real browser: a support question appears live, staff answer it there."""
 
 import datetime
+import re
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from chat import services as chat_services
 from chat.models import ChatRoom
@@ -138,6 +139,59 @@ def test_a_new_support_question_appears_live_and_a_reply_ends_the_wait(
 
         page.wait_for_timeout(200)
         save_screenshot(page, "staff-inbox.png")
+    finally:
+        context.close()
+
+
+def test_a_reply_shows_as_sending_until_its_ack_and_as_sent_once_after(
+    browser: Browser, daphne_server: DaphneServer, staff_member: User
+) -> None:
+    """The room hears a reply once it is committed, its sender's `ack` comes once it is on disk:
+    the reply shows in its place, still sending, until the ack."""
+    earlier_conversations(staff_member)
+    held_acks: list[tuple[WebSocketRoute, str]] = []
+
+    def hold_acks(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            if isinstance(frame, str) and frame.startswith('{"type":"ack",'):
+                held_acks.append((route, frame))
+            else:
+                route.send(frame)
+
+        server.on_message(from_server)
+
+    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    context.set_default_timeout(10_000)
+    context.route_web_socket(re.compile(r"/ws/"), hold_acks)
+    try:
+        page = context.new_page()
+        sign_in(page, daphne_server, staff_member)
+        page.goto(f"{daphne_server.url}{INBOX}")
+        page.wait_for_selector('body[data-realtime="open"]')
+        inbox_item(page, "Carlos Mendes").get_by_role("button").click()
+        log = page.get_by_role("log")
+        expect(log).to_contain_text("Can I bring my bike on the Douro tour?")
+
+        # when staff reply, the ack held back
+        page.get_by_label("Your reply").fill("Yes, bikes travel free.")
+        page.get_by_role("button", name="Reply", exact=True).click()
+
+        # then the room's event shows it once, in its place, still sending
+        reply = log.locator(".inbox-msg", has_text="Yes, bikes travel free.")
+        expect(reply).to_have_attribute("data-message-id", re.compile(r"^\d+$"))
+        expect(reply).to_have_count(1)
+        expect(reply).to_have_class(re.compile("is-pending"))
+        expect(inbox_item(page, "Carlos Mendes")).not_to_contain_text("waiting")
+
+        # and once the ack comes, sent, still once
+        assert len(held_acks) == 1
+        route, ack = held_acks.pop()
+        route.send(ack)
+        expect(reply).not_to_have_class(re.compile("is-pending"))
+        expect(reply).to_have_count(1)
+        expect(reply.locator("time")).to_have_count(1)
     finally:
         context.close()
 

@@ -1,7 +1,6 @@
 """Sends stored by the event loop (chat.store, sockets on PostgreSQL) are answered, stored and
 announced exactly as by `services.messages_send` on a thread: every test runs both."""
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -203,7 +202,7 @@ def test_the_loop_reconnects_when_its_idle_connection_died(user: User) -> None:
         try:
             (first,) = await store.messages_send([Send(user, room.pk, "one", rate_limit=None)])
             # What a PostgreSQL restart does to the loop's idle connection:
-            (idle,) = store._connections._idle[asyncio.get_running_loop()]
+            (idle,) = store._connections._state().idle
             killer = await psycopg.AsyncConnection.connect(**loop_db.connection_params())
             await killer.execute("SELECT pg_terminate_backend(%s)", [idle.info.backend_pid])
             await killer.close()

@@ -81,6 +81,8 @@ class PostgresServer:
     port: int
     datadir: Path
     bindir: Path
+    #: More `-c name=value` settings for the server, used from the next `start()`.
+    settings: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -116,7 +118,12 @@ class PostgresServer:
             "-l",
             str(self.datadir / "log.txt"),
             "-o",
-            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            " ".join(
+                [
+                    f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    *(f"-c {setting}" for setting in self.settings),
+                ]
+            ),
             "start",
         )
 

@@ -1,4 +1,5 @@
-"""PostgreSQL restarts while messages flow: sends fail clearly or succeed, nothing acked is lost."""
+"""PostgreSQL restarts or crashes while messages flow: sends fail clearly or succeed, and nothing
+acknowledged is lost."""
 
 import json
 import os
@@ -75,5 +76,31 @@ def test_postgres_restart_while_messages_flow(
         "sending did not resume after PostgreSQL came back"
     )
     assert client.send_message("after") == "acked"
+    assert set(client.acked) <= stored_client_ids(private_postgres)
+    client.close()
+
+
+def test_a_database_crash_loses_no_acknowledged_message(
+    daphne_factory: Any, private_postgres: PostgresServer
+) -> None:
+    """Messages are broadcast once committed, before their commit is on disk, and acknowledged
+    only once it is. Here PostgreSQL leaves what does not wait for the disk in its memory for up
+    to 10 s, and then crashes: every acknowledged message must be there after it restarts."""
+    private_postgres.stop("fast")
+    private_postgres.settings = ("wal_writer_delay=10s",)
+    private_postgres.start()
+    manage(private_postgres.url, "migrate", "--noinput")
+    setup = json.loads(manage(private_postgres.url, "shell", "-c", SETUP).strip().splitlines()[-1])
+    server = daphne_factory(DATABASE_URL=private_postgres.url, DB_POOL_TIMEOUT="2")
+    client = ResilientChatClient(server.ws_url, setup["token"], setup["room"])
+    assert client.connect(time.monotonic() + 10)
+    assert [client.send_message(f"before the crash {n}") for n in range(10)] == ["acked"] * 10
+    # The room heard each message, the sender's socket included (the pages show their own
+    # message as sent only on its ack).
+    assert set(client.acked.values()) <= client.received | {max(client.acked.values())}
+
+    private_postgres.stop("immediate")  # what a crash of the server does: no shutdown flush
+    private_postgres.start()
+
     assert set(client.acked) <= stored_client_ids(private_postgres)
     client.close()

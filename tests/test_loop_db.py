@@ -1,0 +1,132 @@
+"""Transactions on the event loop's own connections (travelsite.loop_db) whose commits do not
+wait for the disk, and `durable()`, which does: on the real PostgreSQL."""
+
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+import psycopg
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import OperationalError
+
+from chat.models import ChatRoom
+from tests.chat.helpers import lobby
+from travelsite import loop_db
+from travelsite.sql import Rows, Statement
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def touch_room(room_id: int) -> Generator[Statement, Rows, Any]:
+    """A write (so the commit has a record to put on disk), then the session's setting."""
+    yield Statement(
+        f"UPDATE {ChatRoom._meta.db_table} SET updated_at = now() WHERE id = %s",  # noqa: S608
+        [room_id],
+    )
+    rows = yield Statement("SHOW synchronous_commit", [])
+    return rows[0][0] if rows else None
+
+
+async def wal_positions() -> tuple[int, int]:
+    """(where the log ends, how far of it is on disk), as byte offsets."""
+    async with await psycopg.AsyncConnection.connect(**loop_db.connection_params()) as conn:
+        cursor = await conn.execute(
+            "SELECT pg_current_wal_insert_lsn() - '0/0', pg_current_wal_flush_lsn() - '0/0'"
+        )
+        end, flushed = await cursor.fetchone()  # type: ignore[misc]
+        return int(end), int(flushed)
+
+
+def test_durable_returns_once_the_commits_before_it_are_on_disk() -> None:
+    room = lobby()
+    connections = loop_db.LoopConnections(wait_for_disk=False)
+
+    async def commit_then_wait() -> tuple[str, int, int]:
+        try:
+            setting = await connections.run_steps(lambda: touch_room(room.pk))
+            committed_up_to, _ = await wal_positions()
+            await connections.durable()
+            _, on_disk_up_to = await wal_positions()
+            return setting, committed_up_to, on_disk_up_to
+        finally:
+            await connections.close_idle()
+
+    setting, committed_up_to, on_disk_up_to = async_to_sync(commit_then_wait)()
+
+    assert setting == "off"  # the transaction did not wait for the disk itself
+    assert on_disk_up_to >= committed_up_to
+
+
+def test_waiters_share_one_flush_and_a_flush_covers_only_earlier_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    room = lobby()
+    connections = loop_db.LoopConnections(wait_for_disk=False)
+    flushes: list[int] = []
+    flush = connections._flush
+
+    async def counted(state: Any) -> None:
+        flushes.append(state.committed)
+        await flush(state)
+
+    monkeypatch.setattr(connections, "_flush", counted)
+
+    async def scenario() -> None:
+        try:
+            await connections.durable()  # nothing committed yet: nothing to wait for
+            await connections.run_steps(lambda: touch_room(room.pk))
+            await asyncio.gather(*(connections.durable() for _ in range(5)))
+            await connections.durable()  # already on disk
+            await connections.run_steps(lambda: touch_room(room.pk))
+            await connections.durable()
+        finally:
+            await connections.close_idle()
+
+    async_to_sync(scenario)()
+
+    assert flushes == [1, 2]
+
+
+def test_durable_fails_when_postgresql_cannot_say_and_recovers_afterwards() -> None:
+    room = lobby()
+    connections = loop_db.LoopConnections(wait_for_disk=False)
+
+    async def scenario() -> tuple[bool, str]:
+        try:
+            await connections.run_steps(lambda: touch_room(room.pk))
+            await connections.durable()
+            flusher = connections._state().flusher
+            assert flusher is not None
+            # What a PostgreSQL restart does to the waiting connection:
+            async with await psycopg.AsyncConnection.connect(
+                **loop_db.connection_params()
+            ) as killer:
+                await killer.execute("SELECT pg_terminate_backend(%s)", [flusher.info.backend_pid])
+            await connections.run_steps(lambda: touch_room(room.pk))
+            try:
+                await connections.durable()
+            except OperationalError:
+                failed = True
+            else:
+                failed = False
+            await connections.run_steps(lambda: touch_room(room.pk))
+            await connections.durable()  # on a new connection
+            return failed, "recovered"
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == (True, "recovered")
+
+
+def test_commits_wait_for_the_disk_by_default() -> None:
+    room = lobby()
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> str:
+        try:
+            return str(await connections.run_steps(lambda: touch_room(room.pk)))
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == "on"
