@@ -824,7 +824,10 @@ def main() -> None:
         bench = Bench(cfg, data, base, ours, logs, pin)
         steps: list[tuple[str, Callable[[], None]]] = [
             ("idle", bench.idle),  # first: fresh processes
-            ("fanout100", bench.fanout_100),
+            (
+                "fanout100",
+                lambda: profiled("fanout100", bench.fanout_100, ours, args.profile, cfg),
+            ),
             ("fanout500", bench.fanout_big),
             (
                 "saturated100",
