@@ -233,7 +233,7 @@ def _live_servers_settle(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def daphne_server(
-    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DaphneServer]:
     """One daphne process for the session, on the test database and the real Redis.
 
@@ -245,28 +245,6 @@ def daphne_server(
     )
     yield server
     server.stop()
-    with django_db_blocker.unblock():
-        wait_for_sessions_to_end()
-
-
-def wait_for_sessions_to_end(timeout: float = 5.0) -> None:
-    """Wait until a stopped server's sessions on the test database are gone: PostgreSQL ends
-    them a moment after the process exits, and the test database cannot be dropped before."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid()"
-            )
-            (others,) = cursor.fetchone()
-        if not others:
-            return
-        time.sleep(0.05)
 
 
 @pytest.fixture

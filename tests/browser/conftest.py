@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 from django.db import connections
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, sync_playwright
 
 from tests.conftest import DaphneServer
 
@@ -65,3 +65,26 @@ def save_screenshot(page: Page, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.wait_for_timeout(400)  # opening animations
         page.screenshot(path=str(SCREENSHOTS / name))
+
+
+class AckHolder:
+    """A WebSocket route (`context.route_web_socket(..., holder.route)`) that keeps back every
+    `ack` the server sends, and lets everything else through; `release()` sends one on."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[WebSocketRoute, str]] = []
+
+    def route(self, socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            if isinstance(frame, str) and frame.startswith('{"type":"ack",'):
+                self.held.append((socket, frame))
+            else:
+                socket.send(frame)
+
+        server.on_message(from_server)
+
+    def release(self) -> None:
+        socket, frame = self.held.pop(0)
+        socket.send(frame)

@@ -26,7 +26,7 @@ from playwright.sync_api import (
 
 from chat import services
 from chat.models import ChatRoom
-from tests.browser.conftest import off_loop, save_screenshot
+from tests.browser.conftest import AckHolder, off_loop, save_screenshot
 from tests.conftest import DaphneServer, api_client_for
 from travel.models import Booking, Departure, Tour
 
@@ -200,21 +200,10 @@ def test_the_senders_message_shows_as_sent_only_once_its_ack_comes(
 ) -> None:
     """The room hears a message once it is committed, its sender's `ack` comes once it is on
     disk: the room's `message` may come first, and must not make it "sent"."""
-    held_acks: list[tuple[WebSocketRoute, str]] = []
-
-    def hold_acks(route: WebSocketRoute) -> None:
-        server = route.connect_to_server()
-
-        def from_server(frame: str | bytes) -> None:
-            if isinstance(frame, str) and frame.startswith('{"type":"ack",'):
-                held_acks.append((route, frame))
-            else:
-                route.send(frame)
-
-        server.on_message(from_server)
+    acks = AckHolder()
 
     # given Alice's acks held back (the room's events are not)
-    a, b = open_page(alice, route_socket=hold_acks), open_page(bob)
+    a, b = open_page(alice, route_socket=acks.route), open_page(bob)
     a_chat = open_conversation(a, "Bob Jones")
     b_chat = open_conversation(b, "Alice Smith")
 
@@ -227,11 +216,10 @@ def test_the_senders_message_shows_as_sent_only_once_its_ack_comes(
     expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))
     expect(mine).to_have_class(re.compile("is-sending"))
     expect(mine).to_contain_text("Sending…")
-    assert len(held_acks) == 1
+    assert len(acks.held) == 1
 
     # and once the ack comes, it is sent, shown once
-    route, ack = held_acks.pop()
-    route.send(ack)
+    acks.release()
     expect(mine).not_to_have_class(re.compile("is-sending"))
     expect(mine).not_to_contain_text("Sending…")
     expect(mine).to_have_count(1)

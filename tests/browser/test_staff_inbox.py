@@ -6,11 +6,11 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from chat import services as chat_services
 from chat.models import ChatRoom
-from tests.browser.conftest import off_loop, save_screenshot
+from tests.browser.conftest import AckHolder, off_loop, save_screenshot
 from tests.browser.test_pages import PASSWORD, sign_in
 from tests.conftest import DaphneServer, api_client_for
 from tests.factories import BookingFactory, DepartureFactory, TourFactory
@@ -149,22 +149,10 @@ def test_a_reply_shows_as_sending_until_its_ack_and_as_sent_once_after(
     """The room hears a reply once it is committed, its sender's `ack` comes once it is on disk:
     the reply shows in its place, still sending, until the ack."""
     earlier_conversations(staff_member)
-    held_acks: list[tuple[WebSocketRoute, str]] = []
-
-    def hold_acks(route: WebSocketRoute) -> None:
-        server = route.connect_to_server()
-
-        def from_server(frame: str | bytes) -> None:
-            if isinstance(frame, str) and frame.startswith('{"type":"ack",'):
-                held_acks.append((route, frame))
-            else:
-                route.send(frame)
-
-        server.on_message(from_server)
-
+    acks = AckHolder()
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     context.set_default_timeout(10_000)
-    context.route_web_socket(re.compile(r"/ws/"), hold_acks)
+    context.route_web_socket(re.compile(r"/ws/"), acks.route)
     try:
         page = context.new_page()
         sign_in(page, daphne_server, staff_member)
@@ -186,9 +174,8 @@ def test_a_reply_shows_as_sending_until_its_ack_and_as_sent_once_after(
         expect(inbox_item(page, "Carlos Mendes")).not_to_contain_text("waiting")
 
         # and once the ack comes, sent, still once
-        assert len(held_acks) == 1
-        route, ack = held_acks.pop()
-        route.send(ack)
+        assert len(acks.held) == 1
+        acks.release()
         expect(reply).not_to_have_class(re.compile("is-pending"))
         expect(reply).to_have_count(1)
         expect(reply.locator("time")).to_have_count(1)

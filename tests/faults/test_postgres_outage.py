@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -45,6 +44,16 @@ def manage(database_url: str, *args: str) -> str:
     return result.stdout
 
 
+def chatting_on(pg: PostgresServer, daphne_factory: Any) -> ResilientChatClient:
+    """A daphne on `pg` (migrated, a room and a user made) and that user's client in the room."""
+    manage(pg.url, "migrate", "--noinput")
+    setup = json.loads(manage(pg.url, "shell", "-c", SETUP).strip().splitlines()[-1])
+    server = daphne_factory(DATABASE_URL=pg.url, DB_POOL_TIMEOUT="2")
+    client = ResilientChatClient(server.ws_url, setup["token"], setup["room"])
+    assert client.connect(time.monotonic() + 10)
+    return client
+
+
 def stored_client_ids(pg: PostgresServer) -> set[str]:
     with psycopg.connect(pg.url.replace("postgres://", "postgresql://")) as conn:
         rows = conn.execute("SELECT client_id FROM chat_chatmessage").fetchall()
@@ -52,13 +61,9 @@ def stored_client_ids(pg: PostgresServer) -> set[str]:
 
 
 def test_postgres_restart_while_messages_flow(
-    daphne_factory: Any, private_postgres: PostgresServer, tmp_path: Path
+    daphne_factory: Any, private_postgres: PostgresServer
 ) -> None:
-    manage(private_postgres.url, "migrate", "--noinput")
-    setup = json.loads(manage(private_postgres.url, "shell", "-c", SETUP).strip().splitlines()[-1])
-    server = daphne_factory(DATABASE_URL=private_postgres.url, DB_POOL_TIMEOUT="2")
-    client = ResilientChatClient(server.ws_url, setup["token"], setup["room"])
-    assert client.connect(time.monotonic() + 10)
+    client = chatting_on(private_postgres, daphne_factory)
     assert [client.send_message(f"before {n}") for n in range(5)] == ["acked"] * 5
 
     private_postgres.stop("fast")
@@ -89,11 +94,7 @@ def test_a_database_crash_loses_no_acknowledged_message(
     private_postgres.stop("fast")
     private_postgres.settings = ("wal_writer_delay=10s",)
     private_postgres.start()
-    manage(private_postgres.url, "migrate", "--noinput")
-    setup = json.loads(manage(private_postgres.url, "shell", "-c", SETUP).strip().splitlines()[-1])
-    server = daphne_factory(DATABASE_URL=private_postgres.url, DB_POOL_TIMEOUT="2")
-    client = ResilientChatClient(server.ws_url, setup["token"], setup["room"])
-    assert client.connect(time.monotonic() + 10)
+    client = chatting_on(private_postgres, daphne_factory)
     assert [client.send_message(f"before the crash {n}") for n in range(10)] == ["acked"] * 10
     # The room heard each message, the sender's socket included (the pages show their own
     # message as sent only on its ack).
