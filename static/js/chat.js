@@ -596,11 +596,10 @@
 
   /**
    * Put a stored message in its place (by id; pending ones stay last). Returns false if shown.
-   * `acked`: our own message's `ack` brought it. Only an ack makes a pending message "sent":
-   * the room's `message` may come first (the server broadcasts once the message is committed,
-   * and acks once that is on disk), and then it takes its place still "Sending…".
+   * Our own pending message takes its place still "Sending…": only its `ack` makes it sent (the
+   * server broadcasts once the message is committed, and acks once that is on disk).
    */
-  function insertMessage(message, acked) {
+  function insertMessage(message) {
     if (!current || message.roomId !== current.roomId) return false;
     if (current.byId.has(message.id)) return false;
     var li;
@@ -611,11 +610,6 @@
       li.remove();
       li.dataset.id = String(message.id);
       li.dataset.time = message.createdAt;
-      if (acked) {
-        clearTimeout(mine.timer);
-        pending.delete(message.clientId);
-        setMessageState(li, "sent", message);
-      }
     } else {
       var shown = message.clientId ? log.querySelector('[data-client-id="' + CSS.escape(message.clientId) + '"]') : null;
       if (shown && isOwn(message)) {
@@ -652,7 +646,7 @@
     var stick = options && options.stick !== undefined ? options.stick : nearBottom();
     var added = 0;
     clearLoading();
-    messages.forEach(function (m) { if (insertMessage(m, options && options.acked)) added += 1; });
+    messages.forEach(function (m) { if (insertMessage(m)) added += 1; });
     renderEmptyConversation();
     if (stick) scrollToBottom();
     return added;
@@ -907,12 +901,11 @@
     var message = frame.message;
     if (!message) return;
     var entry = pending.get(frame.clientId);
-    if (current && current.roomId === message.roomId) mergeMessages([message], { stick: true, acked: true });
+    if (current && current.roomId === message.roomId) mergeMessages([message], { stick: true });
     if (entry) {
       clearTimeout(entry.timer);
       pending.delete(frame.clientId);
-      // Placed by the room's `message` before this ack: sent now.
-      if (entry.el && entry.el.dataset.id === String(message.id)) setMessageState(entry.el, "sent", message);
+      if (entry.el) setMessageState(entry.el, "sent", message);
     }
     var room = rooms.get(message.roomId);
     if (room) {
