@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -563,6 +564,33 @@ class Bench:
         b, o = self._both(name, rooms=[room], per=n, rate=20.0, duration=self.cfg.fixed_s)
         self.latency_rows(name, b, o, 3.0)
         self.keeps_up_row(name, b, o)
+        self.cpu_split_rows(n, b, o)
+
+    def cpu_split_rows(self, n: int, b: dict[str, Any], o: dict[str, Any]) -> None:
+        """Server CPU per message split into a fixed part and a part per recipient, from the
+        same rate with 100 and with `n` subscribers (CPU = fixed + recipients x per delivery).
+
+        The fixed part is what a message costs whoever hears it: the frame read, the rate
+        limit, the store, the publish; background work per second is folded in (at 20/s)."""
+        small = [raw for key, raw in self.raw.items() if key.split(" #")[0] == "fan-out 100 @20/s"]
+        if not small or n <= 100:
+            return
+        name = f"fan-out 100 vs {n}"
+        split: dict[str, tuple[float, float]] = {}
+        for who, big in (("baseline", b), ("ours", o)):
+            per_message_100 = statistics.median(
+                raw[who]["server_cpu_us_per_delivery"] * 100 for raw in small
+            )
+            per_message_n = big["server_cpu_us_per_delivery"] * n
+            per_delivery = (per_message_n - per_message_100) / (n - 100)
+            split[who] = (per_message_100 - 100 * per_delivery, per_delivery)
+        (bf, bd), (of, od) = split["baseline"], split["ours"]
+        self.rows.append(
+            Row(name, "server CPU us/message, fixed", bf, of, ratio(of, bf), "info", None)
+        )
+        self.rows.append(
+            Row(name, "server CPU us/delivery, marginal", bd, od, ratio(od, bd), "info", None)
+        )
 
     def saturated_100(self) -> None:
         room = self.data["rooms"]["bench-100"]
