@@ -331,6 +331,10 @@ def print_table(rows: Sequence[Row]) -> str:
 # --- Scenarios -----------------------------------------------------------------------------------
 
 
+#: The fan-out 100 scenario's name (its rows, and its raw figures' key in `--json`).
+FANOUT_100 = "fan-out 100 @20/s"
+
+
 @dataclass
 class Config:
     quick: bool
@@ -552,10 +556,8 @@ class Bench:
 
     def fanout_100(self) -> None:
         room = self.data["rooms"]["bench-100"]
-        b, o = self._both(
-            "fan-out 100 @20/s", rooms=[room], per=100, rate=20.0, duration=self.cfg.fixed_s
-        )
-        self.latency_rows("fan-out 100 @20/s", b, o, 2.0)
+        b, o = self._both(FANOUT_100, rooms=[room], per=100, rate=20.0, duration=self.cfg.fixed_s)
+        self.latency_rows(FANOUT_100, b, o, 2.0)
 
     def fanout_big(self) -> None:
         n = self.cfg.big_n
@@ -572,18 +574,23 @@ class Bench:
 
         The fixed part is what a message costs whoever hears it: the frame read, the rate
         limit, the store, the publish; background work per second is folded in (at 20/s)."""
-        small = [raw for key, raw in self.raw.items() if key.split(" #")[0] == "fan-out 100 @20/s"]
-        if not small or n <= 100:
+        if n <= 100:
             return
-        name = f"fan-out 100 vs {n}"
         split: dict[str, tuple[float, float]] = {}
         for who, big in (("baseline", b), ("ours", o)):
-            per_message_100 = statistics.median(
-                raw[who]["server_cpu_us_per_delivery"] * 100 for raw in small
-            )
+            small = [
+                raw[who]["server_cpu_us_per_delivery"]
+                for key, raw in self.raw.items()
+                if key.split(" #")[0] == FANOUT_100
+                and raw[who]["server_cpu_us_per_delivery"] is not None
+            ]
+            if not small or big["server_cpu_us_per_delivery"] is None:
+                return  # fan-out 100 not run (`--only`), or a run delivered nothing
+            per_message_100 = statistics.median(small) * 100
             per_message_n = big["server_cpu_us_per_delivery"] * n
             per_delivery = (per_message_n - per_message_100) / (n - 100)
             split[who] = (per_message_100 - 100 * per_delivery, per_delivery)
+        name = f"fan-out 100 vs {n}"
         (bf, bd), (of, od) = split["baseline"], split["ours"]
         self.rows.append(
             Row(name, "server CPU us/message, fixed", bf, of, ratio(of, bf), "info", None)
@@ -718,7 +725,7 @@ class Bench:
                 f" {fmt(res['deliveries_per_s'])} deliveries/s cpu {res['server_cpu_by_pid']}",
                 flush=True,
             )
-        single = self.raw.get("fan-out 100 @20/s", {}).get("ours", {}).get("latency_ms", {})
+        single = self.raw.get(FANOUT_100, {}).get("ours", {}).get("latency_ms", {})
         cross = fixed["latency_ms_by_label"].get("cross", {}).get("p99")
         r = ratio(cross, single.get("p99"))
         self.rows.append(
