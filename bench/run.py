@@ -781,7 +781,41 @@ SCENARIOS = [
 ]
 
 
-def machine_notes(pin: bool) -> str:
+def python_yardstick_ms() -> float:
+    """How long this machine takes for a fixed piece of pure Python (best of three), in ms.
+
+    The shared VMs' speed varies by two to three times between sittings; the history target is
+    absolute (ms), so a run's figures are read against this.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, (time.perf_counter() - started) * 1000)
+    return best
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat's `cpu` line), or [] where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(value) for value in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def stolen_percent(before: Sequence[int], after: Sequence[int]) -> float | None:
+    """The share of CPU time the hypervisor gave to others between two `cpu_times()`."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    deltas = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(deltas[:8])
+    return 100.0 * deltas[7] / total if total > 0 else None
+
+
+def machine_notes(pin: bool, yardstick_ms: float, stolen: float | None) -> str:
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -797,6 +831,8 @@ def machine_notes(pin: bool) -> str:
             else "not pinned"
         )
         + "; PostgreSQL and Redis local, unpinned"
+        + f"; pure-Python yardstick {yardstick_ms:.0f} ms"
+        + (f"; CPU stolen by the host {stolen:.1f} %" if stolen is not None else "")
     )
 
 
@@ -842,6 +878,8 @@ def main() -> None:
     if pin:
         os.sched_setaffinity(0, {LOADGEN_CORE})
     started = time.monotonic()
+    yardstick = python_yardstick_ms()
+    cpu_before = cpu_times()
     print("setting up data (migrate, users, tokens, rooms, history) ...", flush=True)
     data = setup_data(args.history)
     print(f"  history room: {data['history']}", flush=True)
@@ -890,15 +928,16 @@ def main() -> None:
         for server in servers:
             server.stop()
 
+    machine = machine_notes(pin, yardstick, stolen_percent(cpu_before, cpu_times()))
     print()
-    print(f"Machine: {machine_notes(pin)}; run took {time.monotonic() - started:.0f} s")
+    print(f"Machine: {machine}; run took {time.monotonic() - started:.0f} s")
     if bench.restarts:
         print(f"daphne was restarted (still busy with an earlier backlog) before: {bench.restarts}")
     print()
     table = print_table(bench.rows)
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"machine": machine_notes(pin), "table": table, "raw": bench.raw}, indent=2)
+            json.dumps({"machine": machine, "table": table, "raw": bench.raw}, indent=2)
         )
 
 

@@ -25,7 +25,7 @@ from chat import unread_ws
 from chat import ws as chat_ws
 from notifications import ws as notifications_ws
 from presence import ws as presence_ws
-from travelsite import metrics, realtime
+from travelsite import gc_tuning, metrics, realtime
 from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
 from travelsite.ratelimit import LocalBucket, RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
@@ -93,6 +93,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             available = await self._subscribed(user)
         await self.accept()
         realtime.bind_event_loop(asyncio.get_running_loop())
+        gc_tuning.collect_between_events(asyncio.get_running_loop())
         self._take_group_messages_directly(True)
         self._counted = True
         metrics.WS_CONNECTIONS.inc()

@@ -110,6 +110,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # is on disk; its ack waits as long as before.
 CHAT_BROADCAST_BEFORE_FLUSH: bool = env.bool("CHAT_BROADCAST_BEFORE_FLUSH", default=True)
 
+# The garbage collector run by a timer on a server process' event loop, so that its pauses fall
+# between messages rather than inside one (travelsite/gc_tuning.py). Off: CPython's own
+# thresholds, which collect in the middle of whatever allocates.
+GC_BETWEEN_EVENTS: bool = env.bool("GC_BETWEEN_EVENTS", default=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and the channel layer -------------------------------------------------------------
