@@ -9,6 +9,7 @@ and content type, must match its documented shape, and invalid input must be ref
 import json
 import re
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
@@ -140,6 +141,27 @@ def aim_at_world(case: schemathesis.Case, world: World, user: User) -> None:
                 container[name] = target
 
 
+def client_ids_made_unique(case: schemathesis.Case) -> None:
+    """Give a valid `clientId` a value no earlier case used.
+
+    A repeated clientId is answered with the message first stored under it, whatever the new
+    text (the contract), so a negative case (an empty message) that happened to repeat an
+    earlier positive case's clientId would be answered 200, rightly. Replays have their own
+    tests (tests/chat/test_messages_api.py); here each case is a first send. An invalid
+    clientId is left as it is, so a negative case stays negative.
+    """
+    if not isinstance(case.body, dict):
+        return
+    client_id = case.body.get("clientId")
+    if client_id is None:
+        return
+    try:
+        chat_services.clean_client_id(client_id)
+    except chat_services.Invalid:
+        return
+    case.body["clientId"] = uuid.uuid4().hex
+
+
 def call_and_validate(
     case: schemathesis.Case, world: World, role: str, server: DaphneServer
 ) -> None:
@@ -148,6 +170,7 @@ def call_and_validate(
     # DELETE /api/auth/token revokes the key: put it back so later cases stay signed in.
     Token.objects.get_or_create(key=key, defaults={"user": user})
     aim_at_world(case, world, user)
+    client_ids_made_unique(case)
     checks = CHECKS
     if not all(PATH_ID.fullmatch(str(value)) for value in (case.path_parameters or {}).values()):
         # No URL route matches (`/api/bookings/-1`): Django's own 404 page, in HTML.
