@@ -22,17 +22,17 @@ import time
 from django.conf import settings
 from django.urls import get_resolver
 
+from travelsite import metrics
+
 #: The automatic collector's young threshold while the timer collects: it only steps in when
 #: the timer has not run for that many allocations (a blocked or saturated loop).
 SAFETY_THRESHOLD = 50_000
 #: How often the timer looks (seconds), and from how many new objects it collects.
 INTERVAL_S = 0.05
 YOUNG_OBJECTS = 700
-#: Middle collections after this many young ones, full after this many middle ones (CPython's
-#: defaults) but at most once per `FULL_EVERY_S`: CPython also waits until the objects not yet
-#: fully collected make up a quarter of the old generation, which Python code cannot see.
-MIDDLE_AFTER = 10
-FULL_AFTER = 10
+#: Middle and full collections follow CPython's own thresholds, a full one at most once per
+#: `FULL_EVERY_S`: CPython also waits until the objects not yet fully collected make up a
+#: quarter of the old generation, which Python code cannot see.
 FULL_EVERY_S = 30.0
 
 _collecting_on: set[asyncio.AbstractEventLoop] = set()
@@ -52,23 +52,24 @@ def collect_between_events(loop: asyncio.AbstractEventLoop) -> None:
     for old in [other for other in _collecting_on if other.is_closed()]:
         _collecting_on.discard(old)  # tests run many loops
     _collecting_on.add(loop)
-    _, middle, full = gc.get_threshold()
-    gc.set_threshold(SAFETY_THRESHOLD, middle, full)
+    _, middle_after, full_after = gc.get_threshold()
+    gc.set_threshold(SAFETY_THRESHOLD, middle_after, full_after)
     last_full = [time.monotonic()]
 
     def tick() -> None:
         if loop.is_closed():
             return
-        young, middle_count, full_count = gc.get_count()
+        young, middle, full = gc.get_count()
         if young >= YOUNG_OBJECTS:
             generation = 0
-            if middle_count >= MIDDLE_AFTER:
+            if middle >= middle_after:
                 generation = 1
                 now = time.monotonic()
-                if full_count >= FULL_AFTER and now - last_full[0] >= FULL_EVERY_S:
+                if full >= full_after and now - last_full[0] >= FULL_EVERY_S:
                     generation = 2
                     last_full[0] = now
             gc.collect(generation)
+            metrics.GC_TIMER_COLLECTIONS.labels(generation=str(generation)).inc()
         loop.call_later(INTERVAL_S, tick)
 
     loop.call_later(INTERVAL_S, tick)

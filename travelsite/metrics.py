@@ -59,3 +59,10 @@ LAYER_SEND_FAILURES = Counter(
     "Channel-layer group sends that failed (Redis unavailable, ...).",
     registry=REGISTRY,
 )
+GC_TIMER_COLLECTIONS = Counter(
+    "travelsite_gc_timer_collections_total",
+    "Garbage collections run by the event loop's timer, between events (GC_BETWEEN_EVENTS), "
+    "by generation.",
+    ["generation"],
+    registry=REGISTRY,
+)

@@ -99,3 +99,49 @@ def test_open_sockets_are_counted_by_the_server(daphne_factory: Any) -> None:
         ping(ws)
         assert open_sockets() == 1
     assert eventually(0) == 0
+
+
+def labelled_total(body: str, name: str) -> float:
+    """The sum of a labelled counter's series (0 when it has none yet)."""
+    return sum(float(line.split()[-1]) for line in body.splitlines() if line.startswith(name + "{"))
+
+
+def timer_collections_while_a_socket_is_open(server: DaphneServer) -> tuple[float, float]:
+    """The server's timer collections before a socket connects, and the most seen within 10 s
+    of scrapes after (each scrape makes new objects for a young collection to look at)."""
+    import time
+    import urllib.request
+
+    token = token_for(StaffFactory.create())
+
+    def collections() -> float:
+        request = urllib.request.Request(
+            f"{server.url}/metrics", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return labelled_total(response.read().decode(), "travelsite_gc_timer_collections_total")
+
+    before = collections()
+    with open_socket(server.ws_url, token=token_for(UserFactory.create())) as ws:
+        ping(ws)
+        deadline = time.monotonic() + 10
+        while (after := collections()) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return before, after
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_once_a_socket_connects_the_collector_runs_from_the_loops_timer(
+    daphne_factory: Any,
+) -> None:
+    before, after = timer_collections_while_a_socket_is_open(daphne_factory())
+    assert before == 0  # no socket yet: CPython's own thresholds
+    assert after > 0
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_switched_off_the_loops_timer_never_collects(daphne_factory: Any) -> None:
+    before, after = timer_collections_while_a_socket_is_open(daphne_factory(GC_BETWEEN_EVENTS="0"))
+    assert before == after == 0
