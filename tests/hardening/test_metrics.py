@@ -1,5 +1,6 @@
 """/metrics: Prometheus text for staff and the scrape token; 401/403 for others."""
 
+import urllib.request
 from typing import Any
 
 import pytest
@@ -72,21 +73,25 @@ def test_stored_messages_are_counted(client: Client) -> None:
     assert after == before + 1
 
 
+def scraped(server: DaphneServer, token: str) -> str:
+    """A live server's /metrics text, read with a staff token."""
+    request = urllib.request.Request(
+        f"{server.url}/metrics", headers={"Authorization": f"Token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return str(response.read().decode())
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_open_sockets_are_counted_by_the_server(daphne_factory: Any) -> None:
     import time
-    import urllib.request
 
     server: DaphneServer = daphne_factory()  # its own process: no other test's sockets
     token = token_for(StaffFactory.create())
 
     def open_sockets() -> float:
-        request = urllib.request.Request(
-            f"{server.url}/metrics", headers={"Authorization": f"Token {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return metric_value(response.read().decode(), "travelsite_ws_connections")
+        return metric_value(scraped(server, token), "travelsite_ws_connections")
 
     def eventually(expected: float) -> float:
         deadline = time.monotonic() + 5
@@ -110,16 +115,11 @@ def timer_collections_while_a_socket_is_open(server: DaphneServer) -> tuple[floa
     """The server's timer collections before a socket connects, and the most seen within 10 s
     of scrapes after (each scrape makes new objects for a young collection to look at)."""
     import time
-    import urllib.request
 
     token = token_for(StaffFactory.create())
 
     def collections() -> float:
-        request = urllib.request.Request(
-            f"{server.url}/metrics", headers={"Authorization": f"Token {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return labelled_total(response.read().decode(), "travelsite_gc_timer_collections_total")
+        return labelled_total(scraped(server, token), "travelsite_gc_timer_collections_total")
 
     before = collections()
     with open_socket(server.ws_url, token=token_for(UserFactory.create())) as ws:
