@@ -150,6 +150,62 @@ def test_event_sent_from_another_process_reaches_every_socket_of_the_user(
         ping(bystander)  # the bystander got nothing before its pong
 
 
+def test_a_batch_reaches_each_socket_as_its_own_frames_in_order(
+    daphne_server: DaphneServer,
+) -> None:
+    user, other = UserFactory.create(), UserFactory.create()
+    with (
+        open_socket(daphne_server.ws_url, token=token_for(user)) as tab1,
+        open_socket(daphne_server.ws_url, token=token_for(user)) as tab2,
+        open_socket(daphne_server.ws_url, token=token_for(other)) as bystander,
+    ):
+        for ws in (tab1, tab2, bystander):
+            ping(ws)
+        mine, theirs = realtime.user_group(user.pk), realtime.user_group(other.pk)
+        realtime.send_each(
+            [
+                ([mine], {"type": "hello", "n": 1}),
+                ([mine, theirs], {"type": "hello", "n": 2}),
+                ([mine], {"type": "hello", "n": 3}),
+            ]
+        )
+        for ws in (tab1, tab2):
+            assert [receive_type(ws, "hello")["n"] for _ in range(3)] == [1, 2, 3]
+            ping(ws)  # and nothing more
+        assert receive_type(bystander, "hello")["n"] == 2
+        ping(bystander)
+
+
+def test_a_batch_is_one_layer_message_per_group_in_order() -> None:
+    import asyncio
+
+    async def scenario() -> list[tuple[str, list[int]]]:
+        sent: list[tuple[str, list[int]]] = []
+        real = realtime.asend_messages
+
+        async def record(sends: Any) -> None:
+            sent.extend(
+                (group, [json.loads(text)["n"] for text in realtime.event_texts(message)])
+                for group, message in sends
+            )
+
+        realtime.asend_messages = record
+        try:
+            await realtime.asend_each(
+                [
+                    (["a"], {"n": 1}),
+                    (["b", "a", "b"], {"n": 2}),
+                    (["a"], {"n": 3}),
+                ]
+            )
+        finally:
+            realtime.asend_messages = real
+        return sent
+
+    # One publish per group, not per event: a store batch in one room is one message.
+    assert asyncio.run(scenario()) == [("a", [1, 2, 3]), ("b", [2])]
+
+
 def test_idle_socket_survives_over_30_seconds(daphne_server: DaphneServer) -> None:
     # channels-redis with redis-py 8 dropped layer reads idle for over 5 s; see pyproject.
     user = UserFactory.create()
