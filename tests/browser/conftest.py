@@ -1,6 +1,7 @@
 """Headless Chromium for the browser tests (Debian's chromium; no browser can be downloaded)."""
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,6 +85,14 @@ class AckHolder:
                 socket.send(frame)
 
         server.on_message(from_server)
+
+    def wait_for(self, page: Page, count: int, timeout_s: float = 10) -> None:
+        """Until `count` acks are held: an ack follows the commit's flush to disk, so it can
+        come after the room's event has shown (Playwright delivers frames while it waits)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.held) < count and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
+        assert len(self.held) == count
 
     def release(self) -> None:
         socket, frame = self.held.pop(0)

@@ -216,7 +216,7 @@ def test_the_senders_message_shows_as_sent_only_once_its_ack_comes(
     expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))
     expect(mine).to_have_class(re.compile("is-sending"))
     expect(mine).to_contain_text("Sending…")
-    assert len(acks.held) == 1
+    acks.wait_for(a, 1)
 
     # and once the ack comes, it is sent, shown once
     acks.release()
