@@ -48,12 +48,19 @@ def encode(event: dict[str, Any]) -> str:
 
 def layer_message(event: dict[str, Any], **meta: Any) -> dict[str, Any]:
     """The channel-layer message carrying `event`, encoded once for every recipient."""
-    return {"type": EVENT_TYPE, "text": encode(event), **meta}
+    return _carrying([encode(event)], meta)
 
 
 def layer_message_of_many(events: Sequence[dict[str, Any]], **meta: Any) -> dict[str, Any]:
     """One channel-layer message carrying several events, each delivered as its own frame."""
-    return {"type": EVENT_TYPE, "texts": [encode(event) for event in events], **meta}
+    return _carrying([encode(event) for event in events], meta)
+
+
+def _carrying(texts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message carrying encoded events (`event_texts` reads both forms)."""
+    if len(texts) == 1:
+        return {"type": EVENT_TYPE, "text": texts[0], **meta}
+    return {"type": EVENT_TYPE, "texts": texts, **meta}
 
 
 def event_texts(message: dict[str, Any]) -> list[str]:
@@ -97,12 +104,7 @@ def _layer_messages(batch: Batch, meta: dict[str, Any]) -> list[tuple[str, dict[
         text = encode(event)
         for group in dict.fromkeys(groups):
             by_group.setdefault(group, []).append(text)
-    return [
-        (group, {"type": EVENT_TYPE, "text": texts[0], **meta})
-        if len(texts) == 1
-        else (group, {"type": EVENT_TYPE, "texts": texts, **meta})
-        for group, texts in by_group.items()
-    ]
+    return [(group, _carrying(texts, meta)) for group, texts in by_group.items()]
 
 
 async def asend_bundles(bundles: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> None:
