@@ -1,14 +1,17 @@
 """Rate limits shared by every process: token buckets in Redis, updated atomically.
 
 A bucket holds up to `burst` tokens and refills at `per_second`; each action takes one. The
-bucket lives in the Redis database of REDIS_URL (one Lua script per check, using Redis' own
-clock, so all processes agree); without REDIS_URL (development, one process) it lives in
-memory. Limits come from settings.RATE_LIMITS and can be changed there or by environment.
+bucket lives in the Redis database of REDIS_URL (one Lua script call per check, or per batch
+of checks, using Redis' own clock, so all processes agree); without REDIS_URL (development,
+one process) it lives in memory. Limits come from settings.RATE_LIMITS and can be changed
+there or by environment.
 """
 
+import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,27 +26,35 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit:"
 
-# Returns {allowed (0/1), seconds to wait (string)}. TIME is Redis' clock: one clock for all.
+# One call takes a token from each bucket of KEYS, in order (a key may repeat), and returns
+# {allowed (0/1), seconds to wait (string)} for each, flat. TIME is Redis' clock: one clock
+# for all processes. Sent by its SHA (EVALSHA): one short command for a whole batch of sends.
 BUCKET_LUA = """
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
+local ttl = math.ceil(burst / rate * 1000) + 1000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait = (1 - tokens) / rate
+local out = {}
+for _, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+  local allowed = 0
+  local wait = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  else
+    wait = (1 - tokens) / rate
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('PEXPIRE', key, ttl)
+  table.insert(out, allowed)
+  table.insert(out, tostring(wait))
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(wait)}
+return out
 """
 
 
@@ -71,7 +82,12 @@ def limit(name: str) -> Limit:
 # --- Backends -----------------------------------------------------------------------------------
 
 _sync_client: redis.Redis | None = None
-_async_clients: dict[int, aioredis.Redis] = {}
+_sync_script: Any = None
+#: Per event loop (redis.asyncio connections belong to the loop they were made on): the
+#: client's registered bucket script.
+_async_scripts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = (
+    weakref.WeakKeyDictionary()
+)
 _memory: dict[str, tuple[float, float]] = {}
 _memory_lock = threading.Lock()
 
@@ -101,17 +117,24 @@ def _sync_redis() -> redis.Redis:
     return _sync_client
 
 
-def _async_redis() -> aioredis.Redis:
-    import asyncio
+def _bucket_script() -> Any:
+    """BUCKET_LUA on the sync client (EVALSHA, loaded again if Redis lost it)."""
+    global _sync_script
+    if _sync_script is None:
+        _sync_script = _sync_redis().register_script(BUCKET_LUA)
+    return _sync_script
 
-    loop_id = id(asyncio.get_running_loop())
-    client = _async_clients.get(loop_id)
-    if client is None:
+
+def _async_bucket_script() -> Any:
+    """BUCKET_LUA on the running loop's own client."""
+    loop = asyncio.get_running_loop()
+    script = _async_scripts.get(loop)
+    if script is None:
         client = aioredis.Redis.from_url(
             str(settings.REDIS_URL), socket_connect_timeout=2, socket_timeout=2
         )
-        _async_clients[loop_id] = client
-    return client
+        script = _async_scripts[loop] = client.register_script(BUCKET_LUA)
+    return script
 
 
 def _verdict(rule: Limit, result: Any) -> None:
@@ -124,42 +147,36 @@ def _verdict(rule: Limit, result: Any) -> None:
         raise RateLimited(rule.name, wait)
 
 
+def _pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """BUCKET_LUA's flat answer, one (allowed, wait) per key."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
 def check(name: str, subject: str | int) -> None:
     """Take one token from `name`'s bucket for `subject`, or raise RateLimited."""
-    rule = limit(name)
-    key = _key(rule, str(subject))
-    if not settings.REDIS_URL:
-        allowed, wait = _memory_take(key, rule)
-        _verdict(rule, (int(allowed), wait))
-        return
-    result = _sync_redis().eval(BUCKET_LUA, 1, key, rule.burst, rule.per_second)
-    _verdict(rule, result)
+    (verdict,) = check_each(name, [subject])
+    if verdict is not None:
+        raise verdict
 
 
-def check_each(name: str, subjects: list[str | int]) -> list["RateLimited | None"]:
-    """`check` for several subjects (one Redis round trip): None where a token was taken."""
-    rule = limit(name)
-    keys = [_key(rule, str(subject)) for subject in subjects]
-    if not settings.REDIS_URL:
-        replies = _memory_replies(rule, keys)
-    else:
-        pipeline = _sync_redis().pipeline(transaction=False)
-        for key in keys:
-            pipeline.eval(BUCKET_LUA, 1, key, rule.burst, rule.per_second)
-        replies = pipeline.execute()
-    return _verdicts(rule, replies)
-
-
-async def acheck_each(name: str, subjects: Sequence[str | int]) -> list["RateLimited | None"]:
-    """`check_each` from async code (one Redis round trip)."""
+def check_each(name: str, subjects: Sequence[str | int]) -> list["RateLimited | None"]:
+    """`check` for several subjects (one Redis call): None where a token was taken."""
     rule = limit(name)
     keys = [_key(rule, str(subject)) for subject in subjects]
     if not settings.REDIS_URL:
         return _verdicts(rule, _memory_replies(rule, keys))
-    pipeline = _async_redis().pipeline(transaction=False)
-    for key in keys:
-        pipeline.eval(BUCKET_LUA, 1, key, rule.burst, rule.per_second)
-    return _verdicts(rule, await pipeline.execute())
+    flat = _bucket_script()(keys=keys, args=[rule.burst, rule.per_second])
+    return _verdicts(rule, _pairs(flat))
+
+
+async def acheck_each(name: str, subjects: Sequence[str | int]) -> list["RateLimited | None"]:
+    """`check_each` from async code (one Redis call)."""
+    rule = limit(name)
+    keys = [_key(rule, str(subject)) for subject in subjects]
+    if not settings.REDIS_URL:
+        return _verdicts(rule, _memory_replies(rule, keys))
+    flat = await _async_bucket_script()(keys=keys, args=[rule.burst, rule.per_second])
+    return _verdicts(rule, _pairs(flat))
 
 
 def _memory_replies(rule: Limit, keys: Sequence[str]) -> list[Any]:
@@ -180,16 +197,9 @@ def _verdicts(rule: Limit, replies: Sequence[Any]) -> list["RateLimited | None"]
 
 async def acheck(name: str, subject: str | int) -> None:
     """`check` from async code."""
-    rule = limit(name)
-    key = _key(rule, str(subject))
-    if not settings.REDIS_URL:
-        allowed, wait = _memory_take(key, rule)
-        _verdict(rule, (int(allowed), wait))
-        return
-    result = await _async_redis().eval(  # type: ignore[misc]
-        BUCKET_LUA, 1, key, rule.burst, rule.per_second
-    )
-    _verdict(rule, result)
+    (verdict,) = await acheck_each(name, [subject])
+    if verdict is not None:
+        raise verdict
 
 
 class LocalBucket:

@@ -55,6 +55,34 @@ def test_bucket_is_shared_between_sync_and_async_callers(tight: Any) -> None:
         async_to_sync(ratelimit.acheck)("demo", subject)
 
 
+@pytest.mark.services
+def test_a_batch_takes_a_token_per_subject_in_order_in_one_call(tight: Any) -> None:
+    from asgiref.sync import async_to_sync
+
+    a, b = unique_subject(), unique_subject() + "b"
+    verdicts = ratelimit.check_each("demo", [a, b, a, a, a])
+    assert [v is None for v in verdicts] == [True, True, True, True, False]
+    assert isinstance(verdicts[4], ratelimit.RateLimited)
+    assert 0 < verdicts[4].retry_after <= 0.6
+    # The async path shares the buckets: b has two tokens left, a none.
+    verdicts = async_to_sync(ratelimit.acheck_each)("demo", [b, a, b, b])
+    assert [v is None for v in verdicts] == [True, False, True, False]
+
+
+@pytest.mark.services
+def test_buckets_work_after_redis_forgot_the_script(tight: Any) -> None:
+    from asgiref.sync import async_to_sync
+
+    subject = unique_subject()
+    ratelimit.check("demo", subject)  # the script is loaded and its SHA known
+    ratelimit._sync_redis().script_flush()  # e.g. Redis restarted
+    ratelimit.check("demo", subject)
+    ratelimit._sync_redis().script_flush()
+    async_to_sync(ratelimit.acheck)("demo", subject)
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.check("demo", subject)
+
+
 def test_in_memory_bucket_without_redis(tight: Any, settings: Any) -> None:
     settings.REDIS_URL = None
     subject = unique_subject()
