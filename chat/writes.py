@@ -118,6 +118,7 @@ def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> St
         [value for column in cases for value in params[column]]
         + [adapt(now)]
         + [room.pk for room in rooms],
+        returns_rows=False,
     )
 
 
@@ -132,4 +133,5 @@ def participants_insert(
         f"INSERT INTO {_PARTICIPANT} (room_id, user_id, last_read_message_id, joined_at)"  # noqa: S608
         f" VALUES {values} ON CONFLICT DO NOTHING",
         [value for row in participants for value in (*row, joined_at)],
+        returns_rows=False,
     )

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 
 from chat.models import ChatRoom
 from tests.chat.helpers import lobby
@@ -130,3 +130,70 @@ def test_commits_wait_for_the_disk_by_default() -> None:
             await connections.close_idle()
 
     assert async_to_sync(scenario)() == "on"
+
+
+def rename_then_read(room_id: int, names: list[str]) -> Generator[Statement, Rows, Any]:
+    """Writes that return nothing around a read: the read sees the writes before it."""
+    table = ChatRoom._meta.db_table
+    rename = f"UPDATE {table} SET name = %s WHERE id = %s"  # noqa: S608
+    yield Statement(rename, [names[0], room_id], returns_rows=False)
+    rows = yield Statement(f"SELECT name FROM {table} WHERE id = %s", [room_id])  # noqa: S608
+    for name in names[1:]:
+        yield Statement(rename, [name, room_id], returns_rows=False)
+    return rows[0][0] if rows else None
+
+
+def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two round trips for write, read, write: BEGIN with the first, COMMIT with the last."""
+    room = lobby()
+    connections = loop_db.LoopConnections()
+    queries: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def counted(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        queries.append(str(query))
+        return await execute(cursor, query, *args, **kwargs)
+
+    async def scenario() -> str:
+        try:
+            await connections.run_steps(lambda: touch_room(room.pk))  # a connection made
+            queries.clear()
+            return str(await connections.run_steps(lambda: rename_then_read(room.pk, ["a", "b"])))
+        finally:
+            await connections.close_idle()
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted)
+    read = async_to_sync(scenario)()
+
+    assert read == "a"
+    assert len(queries) == 2
+    assert queries[0].startswith("BEGIN; UPDATE") and queries[1].endswith("; COMMIT")
+    room.refresh_from_db()
+    assert room.name == "b"
+
+
+def test_a_failing_write_that_returns_nothing_rolls_back_the_whole_transaction() -> None:
+    room = lobby()
+    name = room.name
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> tuple[bool, str]:
+        try:
+            try:
+                # The last rename breaks NOT NULL; it goes with the COMMIT, which then never runs.
+                await connections.run_steps(lambda: rename_then_read(room.pk, ["renamed", None]))  # type: ignore[list-item]
+            except IntegrityError:
+                failed = True
+            else:
+                failed = False
+            # The connection is usable again at once (its failed transaction was ended).
+            (idle,) = connections._state().idle
+            read = await connections.run_steps(lambda: rename_then_read(room.pk, [name]))
+            assert connections._state().idle == [idle]
+            return failed, str(read)
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == (True, name)
+    room.refresh_from_db()
+    assert room.name == name

@@ -102,8 +102,9 @@ class LoopConnections:
     async def _run_steps(
         self, make_steps: Callable[[], Generator[Statement, Rows, Result]]
     ) -> Result:
-        """An idle connection may have died meanwhile (PostgreSQL restarted): if it fails before
-        its transaction began, nothing was sent, and the steps run again on a new connection."""
+        """An idle connection may have died meanwhile (PostgreSQL restarted): if it fails on the
+        transaction's first round trip, nothing was committed, and the steps run again on a new
+        connection."""
         state = self._state()
         idle = state.idle
         while True:
@@ -115,14 +116,12 @@ class LoopConnections:
                     **connection_params(synchronous_commit=None if self._wait_for_disk else False)
                 )
             )
-            began = False
+            transaction = _Transaction(conn)
             try:
-                async with conn.transaction():
-                    began = True
-                    result = await _run(conn, make_steps())
+                result = await transaction.run(make_steps())
             except psycopg.OperationalError:
                 await conn.close()
-                if reused and not began:
+                if reused and transaction.round_trips <= 1 and not transaction.committing:
                     for stale in idle:  # they idled as long: start afresh
                         await stale.close()
                     idle.clear()
@@ -130,6 +129,7 @@ class LoopConnections:
                     continue
                 raise
             except BaseException:
+                await transaction.roll_back()
                 await self._put_back(idle, conn)
                 raise
             if not self._wait_for_disk:
@@ -222,15 +222,71 @@ def _as_django_error(error: psycopg.Error) -> Exception:
     return django.db.DatabaseError(*error.args)
 
 
-async def _run(
-    conn: psycopg.AsyncConnection[Any], steps: Generator[Statement, Rows, Result]
-) -> Result:
-    async with conn.cursor() as cursor:
+class _Transaction:
+    """One transaction of steps in as few round trips as the steps allow.
+
+    `BEGIN` goes with the first statement, and `COMMIT` with the last ones that return nothing
+    (`Statement.returns_rows`): a store of messages (lock, insert, room update) is three round
+    trips, not five. Those go as one query of several statements (the simple protocol, values
+    bound by psycopg on this side); a lone statement that returns rows goes alone, prepared as
+    configured. A statement that returns nothing fails at the latest with the COMMIT, which
+    then does not run, so the transaction still commits all or nothing.
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.round_trips = 0
+        #: Whether the round trip carrying the COMMIT was sent (it may have committed).
+        self.committing = False
+
+    async def run(self, steps: Generator[Statement, Rows, Result]) -> Result:
+        together: list[Statement] = [_BEGIN]
         try:
             statement = next(steps)
             while True:
-                await cursor.execute(statement.sql, statement.params)
-                rows = await cursor.fetchall() if cursor.description is not None else None
+                if not statement.returns_rows:
+                    together.append(statement)
+                    statement = steps.send(None)
+                    continue
+                if together:
+                    rows = await self._execute_together([*together, statement])
+                    together = []
+                else:
+                    rows = await self._execute(statement)
                 statement = steps.send(rows)
         except StopIteration as done:
+            self.committing = True
+            await self._execute_together([*together, _COMMIT])
             return done.value
+
+    async def _execute(self, statement: Statement) -> Rows:
+        self.round_trips += 1
+        async with self.conn.cursor() as cursor:
+            await cursor.execute(statement.sql, statement.params)
+            return await cursor.fetchall() if cursor.description is not None else None
+
+    async def _execute_together(self, statements: list[Statement]) -> Rows:
+        """Run `statements` in one round trip; the last one's rows."""
+        self.round_trips += 1
+        async with psycopg.AsyncClientCursor(self.conn) as cursor:
+            query = "; ".join(
+                cursor.mogrify(s.sql, s.params) if s.params else s.sql for s in statements
+            )
+            await cursor.execute(query)
+            while cursor.nextset():
+                pass
+            return await cursor.fetchall() if cursor.description is not None else None
+
+    async def roll_back(self) -> None:
+        """End a transaction a step failed in (a connection that cannot is closed later)."""
+        if self.conn.closed or self.conn.info.transaction_status == _IDLE:
+            return
+        try:
+            await self.conn.execute("ROLLBACK")
+        except psycopg.Error:
+            await self.conn.close()
+
+
+_BEGIN = Statement("BEGIN", [], returns_rows=False)
+_COMMIT = Statement("COMMIT", [], returns_rows=False)
+_IDLE = psycopg.pq.TransactionStatus.IDLE

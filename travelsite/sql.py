@@ -59,6 +59,9 @@ class Statement:
 
     sql: str
     params: Sequence[Any]
+    #: False for a write whose outcome the steps do not read (they get None back at once): the
+    #: loop's runner sends such statements with the next one, or with the COMMIT (chat.store).
+    returns_rows: bool = True
 
 
 #: The rows a statement returned (None for one that returns none).
