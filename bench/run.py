@@ -115,8 +115,8 @@ def wait_until(ready: Callable[[], bool], server: Server, timeout: float = 30) -
     raise RuntimeError(f"{server.name} did not start:\n{server.log.read_text(errors='replace')}")
 
 
-def start_baseline(logs: Path, pin: bool) -> Server:
-    port = free_port()
+def start_baseline(logs: Path, pin: bool, port: int = 0) -> Server:
+    port = port or free_port()
     log = logs / f"baseline-{port}.log"
     cmd = [PY, str(ROOT / "bench" / "baseline_server.py"), "--port", str(port)]
     process = subprocess.Popen(
@@ -361,6 +361,8 @@ class Bench:
         self.rows: list[Row] = []
         self.raw: dict[str, Any] = {}
         self.restarts: list[str] = []
+        #: Whether the servers have held no connection yet (what `idle` measures from).
+        self.fresh = True
 
     def record(self, name: str, figures: dict[str, Any]) -> None:
         """Keep a run's raw figures (`--json`): `name`, then `name #2`, ... when repeated."""
@@ -384,6 +386,18 @@ class Bench:
         finally:
             for row in self.rows[first:]:
                 row.run = run
+
+    def restart_servers(self) -> None:
+        """Both servers as new processes, on their ports: a process that held connections
+        before keeps their memory for the next ones, and its RSS would not grow with them."""
+        for server in [self.base, *self.daphnes]:
+            server.stop()
+        flush_redis()
+        fresh = start_baseline(self.logs, self.pin, port=self.base.port)
+        self.base.process, self.base.log = fresh.process, fresh.log
+        for server in self.daphnes:
+            fresh = start_daphne(self.logs, self.pin, server.name, port=server.port)
+            server.process, server.log = fresh.process, fresh.log
 
     def quiet_or_restart(self, before: str, force: bool = False) -> None:
         """A server still working off an earlier scenario's backlog is restarted (Redis db 7
@@ -522,6 +536,9 @@ class Bench:
     def idle(self) -> None:
         n = self.cfg.idle_n
         name = f"idle {n} sockets"
+        if not self.fresh:  # a repeat: memory per connection is measured on new processes
+            self.restart_servers()
+        self.fresh = False
         print(f"- {name}: baseline ...", flush=True)
         b = asyncio.run(
             loadgen.idle(url=self.base.ws_url, tokens=[None] * n, server_pid=self.base.pid)
