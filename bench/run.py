@@ -657,27 +657,43 @@ class Bench:
         conn = http.client.HTTPConnection("127.0.0.1", self.ours.port, timeout=30)
         headers = {"Authorization": f"Token {self.data['historyToken']}"}
 
-        def sample(query: str) -> dict[str, Any]:
-            times: list[float] = []
-            bad = 0
+        def get_page(query: str) -> tuple[float, bool]:
+            """(ms, whether the answer was a full page) of one history request."""
+            started = time.perf_counter()
+            conn.request(
+                "GET", f"/api/chat/messages?roomId={h['room']}&limit=50{query}", headers=headers
+            )
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            return elapsed, response.status == 200 and len(json.loads(body)["results"]) == 50
+
+        def sample(queries: dict[str, str]) -> dict[str, dict[str, Any]]:
+            """The pages' timings, taken in turns (a round asks for each page once, in a
+            rotating order), so that the machine's drift during the run weighs on all alike."""
+            times: dict[str, list[float]] = {label: [] for label in queries}
+            bad = dict.fromkeys(queries, 0)
+            labels = list(queries)
             for i in range(self.cfg.history_samples + 10):
-                started = time.perf_counter()
-                conn.request(
-                    "GET", f"/api/chat/messages?roomId={h['room']}&limit=50{query}", headers=headers
-                )
-                response = conn.getresponse()
-                body = response.read()
-                elapsed = (time.perf_counter() - started) * 1000
-                if response.status != 200 or len(json.loads(body)["results"]) != 50:
-                    bad += 1
-                if i >= 10:  # the first ten warm up
-                    times.append(elapsed)
-            return {**loadgen.summarize(times), "bad": bad}
+                shift = i % len(labels)
+                for label in labels[shift:] + labels[:shift]:
+                    elapsed, good = get_page(queries[label])
+                    bad[label] += not good
+                    if i >= 10:  # the first ten rounds warm up
+                        times[label].append(elapsed)
+            return {
+                label: {**loadgen.summarize(times[label]), "bad": bad[label]} for label in labels
+            }
 
         print(f"- {name} ...", flush=True)
-        newest = sample("")
-        at100k = sample(f"&before={h['before100k']}")
-        at900k = sample(f"&before={h['before900k']}")
+        sampled = sample(
+            {
+                "newest": "",
+                "before100k": f"&before={h['before100k']}",
+                "before900k": f"&before={h['before900k']}",
+            }
+        )
+        newest, at100k, at900k = (sampled[k] for k in ("newest", "before100k", "before900k"))
         conn.close()
         pages = {"newest": newest, "before100k": at100k, "before900k": at900k}
         self.record("history", pages)
