@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,6 +364,8 @@ class Bench:
         self.restarts: list[str] = []
         #: Whether the servers have held no connection yet (what `idle` measures from).
         self.fresh = True
+        #: How many times each scenario has run (`_both` alternates which server goes first).
+        self.runs_of: Counter[str] = Counter()
 
     def record(self, name: str, figures: dict[str, Any]) -> None:
         """Keep a run's raw figures (`--json`): `name`, then `name #2`, ... when repeated."""
@@ -458,10 +461,25 @@ class Bench:
         )
 
     def _both(self, name: str, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        print(f"- {name}: baseline ...", flush=True)
-        b = self._fanout(self.base, False, **kwargs)
-        print(f"- {name}: travelsite ...", flush=True)
-        o = self._fanout(self.ours, True, **kwargs)
+        """The same load on the baseline and on ours; with `--repeat`, every second run of a
+        scenario measures ours first, so that a machine drifting during the runs does not
+        always favour the same server (baseline-ours, ours-baseline, ...)."""
+        self.runs_of[name] += 1
+
+        def baseline() -> dict[str, Any]:
+            print(f"- {name}: baseline ...", flush=True)
+            return self._fanout(self.base, False, **kwargs)
+
+        def ours() -> dict[str, Any]:
+            print(f"- {name}: travelsite ...", flush=True)
+            return self._fanout(self.ours, True, **kwargs)
+
+        if self.runs_of[name] % 2:
+            b = baseline()
+            o = ours()
+        else:
+            o = ours()
+            b = baseline()
         self.record(name, {"baseline": b, "ours": o})
         for who, r in (("baseline", b), ("ours", o)):
             print(
