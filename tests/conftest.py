@@ -69,6 +69,20 @@ def _generous_rate_limits(settings: Any, request: pytest.FixtureRequest) -> None
 # --- Users and API clients ----------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _async_orm_connections_closed() -> Iterator[None]:
+    """Close the connections that async tests' ORM calls (`aget`, `sync_to_async`) opened on
+    asgiref's one shared thread, which outlive the test; the test databases could otherwise
+    not be dropped at the end ("is being accessed by other users")."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    executor = SyncToAsync.single_thread_executor
+    if executor._threads:  # that thread was used
+        executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture
 def user(db: None) -> User:
     return UserFactory.create()
