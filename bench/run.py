@@ -913,7 +913,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = Config(
         quick=args.quick,
-        fixed_s=4.0 if args.quick else 15.0,
+        fixed_s=4.0 if args.quick else 30.0,
         saturated_s=4.0 if args.quick else 10.0,
         idle_n=300 if args.quick else 2000,
         big_n=200 if args.quick else 500,
