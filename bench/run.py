@@ -390,14 +390,14 @@ class Bench:
             for row in self.rows[first:]:
                 row.run = run
 
-    def restart_servers(self) -> None:
-        """Both servers as new processes, on their ports: a process that held connections
-        before keeps their memory for the next ones, and its RSS would not grow with them."""
-        for server in [self.base, *self.daphnes]:
+    def restart_servers(self, *, baseline: bool) -> None:
+        """The daphnes (and the baseline) as new processes on their ports, Redis db flushed."""
+        for server in [self.base, *self.daphnes] if baseline else self.daphnes:
             server.stop()
         flush_redis()
-        fresh = start_baseline(self.logs, self.pin, port=self.base.port)
-        self.base.process, self.base.log = fresh.process, fresh.log
+        if baseline:
+            fresh = start_baseline(self.logs, self.pin, port=self.base.port)
+            self.base.process, self.base.log = fresh.process, fresh.log
         for server in self.daphnes:
             fresh = start_daphne(self.logs, self.pin, server.name, port=server.port)
             server.process, server.log = fresh.process, fresh.log
@@ -411,12 +411,7 @@ class Bench:
             return
         print(f"    (daphne still busy {took:.0f} s later: restarting it before {before})")
         self.restarts.append(before)
-        for server in self.daphnes:
-            server.stop()
-        flush_redis()
-        for server in self.daphnes:
-            fresh = start_daphne(self.logs, self.pin, server.name, port=server.port)
-            server.process, server.log = fresh.process, fresh.log
+        self.restart_servers(baseline=False)
 
     def _specs(
         self, server: Server, token_list: Sequence[str | None], rooms: Sequence[int], per: int
@@ -554,8 +549,10 @@ class Bench:
     def idle(self) -> None:
         n = self.cfg.idle_n
         name = f"idle {n} sockets"
-        if not self.fresh:  # a repeat: memory per connection is measured on new processes
-            self.restart_servers()
+        if not self.fresh:
+            # A repeat: a process that held connections before keeps their memory for the next
+            # ones, and its RSS would hardly grow; memory per connection needs new processes.
+            self.restart_servers(baseline=True)
         self.fresh = False
         print(f"- {name}: baseline ...", flush=True)
         b = asyncio.run(
@@ -713,9 +710,8 @@ class Bench:
         )
         newest, at100k, at900k = (sampled[k] for k in ("newest", "before100k", "before900k"))
         conn.close()
-        pages = {"newest": newest, "before100k": at100k, "before900k": at900k}
-        self.record("history", pages)
-        print(f"    {pages}", flush=True)
+        self.record("history", sampled)
+        print(f"    {sampled}", flush=True)
         for label, s in (("newest", newest), ("depth 100k", at100k), ("depth 900k", at900k)):
             ok = s["p99"] is not None and s["p99"] <= 10.0 and s["bad"] == 0
             self.rows.append(Row(name, f"{label} p99 ms", None, s["p99"], None, "<= 10 ms", ok))

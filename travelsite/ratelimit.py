@@ -137,14 +137,14 @@ def _async_bucket_script() -> Any:
     return script
 
 
-def _verdict(rule: Limit, result: Any) -> None:
-    allowed, wait = int(result[0]), float(result[1])
-    if not allowed:
-        metrics.RATE_LIMIT_HITS.labels(limit=rule.name).inc()
-        logger.info(
-            "rate limited", extra={"event": "rate_limited", "limit": rule.name, "wait": wait}
-        )
-        raise RateLimited(rule.name, wait)
+def _verdict(rule: Limit, reply: Any) -> "RateLimited | None":
+    """None when the reply (allowed, wait) took a token; else the refusal, counted and logged."""
+    allowed, wait = int(reply[0]), float(reply[1])
+    if allowed:
+        return None
+    metrics.RATE_LIMIT_HITS.labels(limit=rule.name).inc()
+    logger.info("rate limited", extra={"event": "rate_limited", "limit": rule.name, "wait": wait})
+    return RateLimited(rule.name, wait)
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -185,14 +185,7 @@ def _memory_replies(rule: Limit, keys: Sequence[str]) -> list[Any]:
 
 
 def _verdicts(rule: Limit, replies: Sequence[Any]) -> list["RateLimited | None"]:
-    verdicts: list[RateLimited | None] = []
-    for reply in replies:
-        try:
-            _verdict(rule, reply)
-            verdicts.append(None)
-        except RateLimited as limited:
-            verdicts.append(limited)
-    return verdicts
+    return [_verdict(rule, reply) for reply in replies]
 
 
 async def acheck(name: str, subject: str | int) -> None:
