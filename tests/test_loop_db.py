@@ -102,7 +102,9 @@ def test_durable_fails_when_postgresql_cannot_say_and_recovers_afterwards() -> N
             async with await psycopg.AsyncConnection.connect(
                 **loop_db.connection_params()
             ) as killer:
-                await killer.execute("SELECT pg_terminate_backend(%s)", [flusher.info.backend_pid])
+                await killer.execute(
+                    "SELECT pg_terminate_backend(%s)", [flusher.conn.info.backend_pid]
+                )
             await connections.run_steps(lambda: touch_room(room.pk))
             try:
                 await connections.durable()
@@ -148,11 +150,11 @@ def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyP
     room = lobby()
     connections = loop_db.LoopConnections()
     queries: list[str] = []
-    execute = psycopg.AsyncCursor.execute
+    query = loop_db._Wire.query
 
-    async def counted(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        queries.append(str(query))
-        return await execute(cursor, query, *args, **kwargs)
+    async def counted(wire: Any, sql: bytes) -> Any:
+        queries.append(sql.decode())
+        return await query(wire, sql)
 
     async def scenario() -> str:
         try:
@@ -162,7 +164,7 @@ def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyP
         finally:
             await connections.close_idle()
 
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted)
+    monkeypatch.setattr(loop_db._Wire, "query", counted)
     read = async_to_sync(scenario)()
 
     assert read == "a"
@@ -197,3 +199,89 @@ def test_a_failing_write_that_returns_nothing_rolls_back_the_whole_transaction()
     assert async_to_sync(scenario)() == (True, name)
     room.refresh_from_db()
     assert room.name == name
+
+
+def length_of(text: str) -> Generator[Statement, Rows, Any]:
+    rows = yield Statement("SELECT length(%s), %s", [text, text])
+    return rows[0] if rows else None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'O\'Brien said "hi" \\ 100% %s %(x)s; COMMIT; --',
+        "emoji \U0001f30d and accents éü",
+        "x" * 4_000_000,  # more than a socket takes at once: the send waits to write
+    ],
+    ids=["quotes-and-placeholders", "unicode", "four-megabytes"],
+)
+def test_values_travel_as_literals_and_come_back_unchanged(text: str) -> None:
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> Any:
+        try:
+            return await connections.run_steps(lambda: length_of(text))
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == (len(text), text)
+
+
+def test_a_transaction_leaves_no_socket_watched_by_the_loop() -> None:
+    """The connection's socket is watched while a transaction runs, and not after it, nor
+    after one that failed."""
+    room = lobby()
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        try:
+            await connections.run_steps(lambda: touch_room(room.pk))
+            (wire,) = connections._state().idle
+            fileno = wire.conn.pgconn.socket
+            after_commit = fileno in selector.get_map()
+            watched_during = False
+
+            def watched() -> Generator[Statement, Rows, Any]:
+                nonlocal watched_during
+                watched_during = fileno in selector.get_map()
+                yield Statement("SELECT 1", [])
+
+            await connections.run_steps(watched)
+            with pytest.raises(IntegrityError):
+                await connections.run_steps(lambda: rename_then_read(room.pk, [None]))  # type: ignore[list-item]
+            after_failure = fileno in selector.get_map()
+            return after_commit, watched_during, after_failure
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == (False, True, False)
+
+
+def add_one_then_count_prepared(number: int) -> Generator[Statement, Rows, Any]:
+    yield Statement("SELECT 1", [])  # goes with BEGIN, as one simple-protocol query
+    rows = yield Statement("SELECT %s::int + 1", [number])  # alone: bound by the server
+    prepared = yield Statement(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%::int + 1"]
+    )
+    return rows[0][0] if rows else None, prepared[0][0] if prepared else None
+
+
+def test_a_statement_run_alone_is_prepared_once_it_ran_often_enough(
+    settings: Any,
+) -> None:
+    """As Django's own connection: prepared from the `prepare_threshold`-th run (2 here)."""
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options.get("server_side_binding") is True and options.get("prepare_threshold") == 2
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> list[Any]:
+        try:
+            return [
+                await connections.run_steps(lambda n=n: add_one_then_count_prepared(n))  # type: ignore[misc]
+                for n in (1, 2, 3)
+            ]
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == [(2, 0), (3, 1), (4, 1)]

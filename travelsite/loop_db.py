@@ -8,13 +8,16 @@ transaction awaits its answers like any other socket does.
 
 The connections are psycopg's `AsyncConnection`, made from Django's own settings for the
 database (the same adapters, so rows load as Django's connection loads them; time zone UTC,
-as Django sets it; prepared statements as configured). Each event loop keeps its own idle
-connections: a connection belongs to the loop it was made on.
+as Django sets it). Their queries go straight through libpq, in the simple protocol
+(`_Wire`), so they prepare nothing, whatever `DB_PREPARED_STATEMENTS` says. Each event loop
+keeps its own idle connections: a connection belongs to the loop it was made on.
 """
 
 import asyncio
+import contextlib
+import functools
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,6 +25,8 @@ import django.db
 import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from psycopg import generators
+from psycopg.adapt import PyFormat, Transformer
 
 from travelsite.sql import Rows, Statement
 
@@ -63,12 +68,12 @@ def connection_params(*, synchronous_commit: bool | None = None) -> dict[str, An
 class _LoopState:
     """One event loop's connections, and how far its commits are known to be on disk."""
 
-    idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list)
+    idle: list["_Wire"] = field(default_factory=list)
     #: Transactions committed without waiting for the disk, and how many of them are on it.
     committed: int = 0
     on_disk: int = 0
     #: The connection `durable()` commits on, and its commit under way.
-    flusher: psycopg.AsyncConnection[Any] | None = None
+    flusher: "_Wire | None" = None
     flushing: "asyncio.Task[None] | None" = None
 
 
@@ -109,32 +114,30 @@ class LoopConnections:
         idle = state.idle
         while True:
             reused = bool(idle)
-            conn = (
+            wire = (
                 idle.pop()
                 if reused
-                else await psycopg.AsyncConnection.connect(
-                    **connection_params(synchronous_commit=None if self._wait_for_disk else False)
-                )
+                else await _connected(synchronous_commit=None if self._wait_for_disk else False)
             )
-            transaction = _Transaction(conn)
+            transaction = _Transaction(wire)
             try:
                 result = await transaction.run(make_steps())
             except psycopg.OperationalError:
-                await conn.close()
+                await wire.conn.close()
                 if reused and transaction.round_trips <= 1 and not transaction.committing:
                     for stale in idle:  # they idled as long: start afresh
-                        await stale.close()
+                        await stale.conn.close()
                     idle.clear()
                     await self._close_flusher(state)
                     continue
                 raise
             except BaseException:
                 await transaction.roll_back()
-                await self._put_back(idle, conn)
+                await self._put_back(idle, wire)
                 raise
             if not self._wait_for_disk:
                 state.committed += 1
-            await self._put_back(idle, conn)
+            await self._put_back(idle, wire)
             return result
 
     async def durable(self) -> None:
@@ -157,16 +160,14 @@ class LoopConnections:
 
     async def _flush(self, state: _LoopState) -> None:
         covers = state.committed
-        conn = state.flusher
-        if conn is None or conn.closed:
-            conn = state.flusher = await psycopg.AsyncConnection.connect(
-                **connection_params(synchronous_commit=True)
-            )
+        wire = state.flusher
+        if wire is None or wire.conn.closed:
+            wire = state.flusher = await _connected(synchronous_commit=True)
         try:
             # A write (setting a sequence writes to the log) committed synchronously waits until
             # the log up to it is on disk, and so the earlier commits with it. A transaction that
             # wrote nothing would not wait (chat's migration 0003 has the sequence).
-            await conn.execute(f"SELECT setval('{FLUSH_SEQUENCE}', 1)")
+            await wire.query(_FLUSH)
         except psycopg.Error:
             # Not retried on a new connection: if PostgreSQL restarted, what was committed
             # before may be gone, and a new connection would not say so.
@@ -176,28 +177,41 @@ class LoopConnections:
 
     async def _close_flusher(self, state: _LoopState) -> None:
         if state.flusher is not None:
-            conn, state.flusher = state.flusher, None
-            await conn.close()
+            wire, state.flusher = state.flusher, None
+            await wire.conn.close()
 
     async def close_idle(self) -> None:
         """Close the running loop's idle connections (before the loop ends, e.g. in tests)."""
         state = self._loops.pop(asyncio.get_running_loop(), None)
         if state is None:
             return
-        for conn in state.idle:
-            await conn.close()
+        for wire in state.idle:
+            await wire.conn.close()
         await self._close_flusher(state)
 
-    async def _put_back(
-        self, idle: list[psycopg.AsyncConnection[Any]], conn: psycopg.AsyncConnection[Any]
-    ) -> None:
+    async def _put_back(self, idle: list["_Wire"], wire: "_Wire") -> None:
+        conn = wire.conn
         healthy = (
             not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         )
         if healthy and len(idle) < self._max_idle:
-            idle.append(conn)
+            idle.append(wire)
         else:
             await conn.close()
+
+
+async def _connected(*, synchronous_commit: bool | None) -> "_Wire":
+    """A new connection to the default database (`connection_params`)."""
+    conn = await psycopg.AsyncConnection.connect(
+        **connection_params(synchronous_commit=synchronous_commit)
+    )
+    options = connections[DEFAULT_DB_ALIAS].settings_dict["OPTIONS"]
+    server_side = options.get("server_side_binding") is True
+    return _Wire(conn, prepare_after=options.get("prepare_threshold", 5) if server_side else None)
+
+
+#: The flusher's write (see `LoopConnections._flush`).
+_FLUSH = f"SELECT setval('{FLUSH_SEQUENCE}', 1)".encode()
 
 
 def _retrieve_exception(task: "asyncio.Task[None]") -> None:
@@ -222,71 +236,224 @@ def _as_django_error(error: psycopg.Error) -> Exception:
     return django.db.DatabaseError(*error.args)
 
 
+class _Wire:
+    """One connection's queries, sent straight through libpq (psycopg's `pgconn`).
+
+    A psycopg cursor costs, per round trip, more Python than the round trip itself: the
+    cursor's set-up, its result handling, and a wait that registers the socket with the loop
+    and a timer, and unregisters both, every time. Here values are bound and rows loaded by
+    psycopg's own adapters, as its cursors do, and the socket is watched for reading once per
+    transaction (`watching`), not once per round trip (docs/performance.md, fifteenth session).
+
+    - `query`: one simple-protocol string of one or several statements, the values bound as
+      literals (as `ClientCursor.mogrify` binds them);
+    - `run_alone`: one statement, its values bound by the server, and prepared once it has run
+      `prepare_after` times on this connection (None: never), as Django's own connection
+      prepares with `server_side_binding` (settings.py, `DB_PREPARED_STATEMENTS`).
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], prepare_after: int | None) -> None:
+        self.conn = conn
+        self._prepare_after = prepare_after
+        #: (SQL, parameter types) -> how often run, and the name of those prepared.
+        self._runs: dict[tuple[bytes, tuple[int, ...]], int] = {}
+        self._prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self._pgconn = conn.pgconn
+        self._adapt = Transformer(conn)
+        self._fileno = conn.pgconn.socket
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._ready = 0
+        self._watched = False
+
+    def bound(self, statement: Statement) -> bytes:
+        """`statement` as SQL text, its `%s` replaced by its values as literals."""
+        pieces = _pieces(statement.sql)
+        if len(pieces) != len(statement.params) + 1:
+            raise psycopg.ProgrammingError(
+                f"{len(pieces) - 1} placeholders for {len(statement.params)} values"
+            )
+        literal = self._adapt.as_literal
+        out = [pieces[0]]
+        for value, piece in zip(statement.params, pieces[1:], strict=True):
+            out.append(literal(value))
+            out.append(piece)
+        return b"".join(out)
+
+    async def query(self, sql: bytes) -> Rows:
+        """Run `sql` (one statement or several); the last one's rows (None if it has none).
+
+        The first statement that fails raises its error, as psycopg's; those after it did not
+        run.
+        """
+        self._pgconn.send_query(sql)
+        return self._rows(await self._wait(generators.execute(self._pgconn)))
+
+    async def run_alone(self, statement: Statement) -> Rows:
+        """Run one statement, bound by the server (prepared once run often enough); its rows."""
+        pgconn, adapt = self._pgconn, self._adapt
+        sql = _numbered(statement.sql)
+        params = adapt.dump_sequence(statement.params, [_AUTO] * len(statement.params))
+        key = (sql, tuple(adapt.types or ()))
+        name = self._prepared.get(key)
+        if name is None and self._worth_preparing(key):
+            name = b"travelsite_%d" % len(self._prepared)
+            pgconn.send_prepare(name, sql, param_types=adapt.types)
+            self._rows(await self._wait(generators.execute(pgconn)))
+            self._prepared[key] = name
+        if name is None:
+            pgconn.send_query_params(
+                sql, params, param_types=adapt.types, param_formats=adapt.formats
+            )
+        else:
+            pgconn.send_query_prepared(name, params, param_formats=adapt.formats)
+        return self._rows(await self._wait(generators.execute(pgconn)))
+
+    def _worth_preparing(self, key: tuple[bytes, tuple[int, ...]]) -> bool:
+        if self._prepare_after is None or len(self._prepared) >= _MAX_PREPARED:
+            return False
+        runs = self._runs[key] = self._runs.get(key, 0) + 1
+        return runs >= self._prepare_after
+
+    def _rows(self, results: list[Any]) -> Rows:
+        """The last result's rows (None if it has none); the first error raised, as psycopg's."""
+        for result in results:
+            if result.status == _FATAL_ERROR:
+                raise psycopg.errors.error_from_result(result, encoding=self._pgconn._encoding)
+        last = results[-1]
+        if last.status != _TUPLES_OK:
+            return None
+        self._adapt.set_pgresult(last)
+        return self._adapt.load_rows(0, last.ntuples, tuple)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Keep the socket watched for reading meanwhile (one registration for many queries).
+
+        Nothing else may wait on this connection meanwhile (psycopg's own calls would take
+        the registration over).
+        """
+        self._loop.add_reader(self._fileno, self._wake, _READY_R)
+        self._watched = True
+        try:
+            yield
+        finally:
+            self._watched = False
+            self._loop.remove_reader(self._fileno)  # a closed socket's is gone already
+
+    def _wake(self, ready: int) -> None:
+        self._ready |= ready
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, generator: Any) -> Any:
+        """Drive one of psycopg's generators to its end; what it returns."""
+        watched = self._watched
+        fileno = self._fileno
+        loop = self._loop
+        try:
+            state = next(generator)
+            while True:
+                writing = state & _WAIT_W
+                if writing:
+                    loop.add_writer(fileno, self._wake, _READY_W)
+                if not watched:
+                    loop.add_reader(fileno, self._wake, _READY_R)
+                self._ready = 0
+                self._waiter = loop.create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                    if writing:
+                        loop.remove_writer(fileno)
+                    if not watched:
+                        loop.remove_reader(fileno)
+                state = generator.send(self._ready)
+        except StopIteration as done:
+            return done.value
+
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(sql: str) -> tuple[bytes, ...]:
+    """`sql` split at its `%s` placeholders (no other `%` is allowed in it), as bytes."""
+    pieces = sql.split("%s")
+    if any("%" in piece for piece in pieces):
+        raise psycopg.ProgrammingError("only %s placeholders are supported here")
+    return tuple(piece.encode() for piece in pieces)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(sql: str) -> bytes:
+    """`sql` with its `%s` placeholders numbered as the server binds them: `$1`, `$2`, ..."""
+    pieces = _pieces(sql)
+    numbered = [pieces[0]]
+    for number, piece in enumerate(pieces[1:], start=1):
+        numbered.append(b"$%d" % number)
+        numbered.append(piece)
+    return b"".join(numbered)
+
+
 class _Transaction:
     """One transaction of steps in as few round trips as the steps allow.
 
     `BEGIN` goes with the first statement, and `COMMIT` with the last ones that return nothing
     (`Statement.returns_rows`): a store of messages (lock, insert, room update) is three round
-    trips, not five. Those go as one query of several statements (the simple protocol, values
-    bound by psycopg on this side); a lone statement that returns rows goes alone, prepared as
-    configured. A statement that returns nothing fails at the latest with the COMMIT, which
-    then does not run, so the transaction still commits all or nothing.
+    trips, not five. Statements that travel together go as one simple-protocol query; a
+    statement that returns rows and goes alone (the insert) is bound by the server and
+    prepared as configured (`_Wire`). A statement that returns nothing fails at the latest
+    with the COMMIT, which then does not run, so the transaction still commits all or nothing.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self.conn = conn
+    def __init__(self, wire: _Wire) -> None:
+        self.wire = wire
         self.round_trips = 0
         #: Whether the round trip carrying the COMMIT was sent (it may have committed).
         self.committing = False
 
     async def run(self, steps: Generator[Statement, Rows, Result]) -> Result:
-        together: list[Statement] = [_BEGIN]
-        try:
-            statement = next(steps)
-            while True:
-                if not statement.returns_rows:
-                    together.append(statement)
-                    statement = steps.send(None)
-                    continue
-                if together:
-                    rows = await self._execute_together([*together, statement])
-                    together = []
-                else:
-                    rows = await self._execute(statement)
-                statement = steps.send(rows)
-        except StopIteration as done:
-            self.committing = True
-            await self._execute_together([*together, _COMMIT])
-            return done.value
-
-    async def _execute(self, statement: Statement) -> Rows:
-        self.round_trips += 1
-        async with self.conn.cursor() as cursor:
-            await cursor.execute(statement.sql, statement.params)
-            return await cursor.fetchall() if cursor.description is not None else None
-
-    async def _execute_together(self, statements: list[Statement]) -> Rows:
-        """Run `statements` in one round trip; the last one's rows."""
-        self.round_trips += 1
-        async with psycopg.AsyncClientCursor(self.conn) as cursor:
-            query = "; ".join(
-                cursor.mogrify(s.sql, s.params) if s.params else s.sql for s in statements
-            )
-            await cursor.execute(query)
-            while cursor.nextset():
-                pass
-            return await cursor.fetchall() if cursor.description is not None else None
+        with self.wire.watching():
+            together: list[bytes] = [b"BEGIN"]
+            try:
+                statement = next(steps)
+                while True:
+                    if not statement.returns_rows:
+                        together.append(self.wire.bound(statement))
+                        statement = steps.send(None)
+                        continue
+                    self.round_trips += 1
+                    if together:
+                        together.append(self.wire.bound(statement))
+                        rows = await self.wire.query(b"; ".join(together))
+                        together = []
+                    else:
+                        rows = await self.wire.run_alone(statement)
+                    statement = steps.send(rows)
+            except StopIteration as done:
+                self.committing = True
+                self.round_trips += 1
+                together.append(b"COMMIT")
+                await self.wire.query(b"; ".join(together))
+                return done.value
 
     async def roll_back(self) -> None:
         """End a transaction a step failed in (a connection that cannot is closed later)."""
-        if self.conn.closed or self.conn.info.transaction_status == _IDLE:
+        conn = self.wire.conn
+        if conn.closed or conn.info.transaction_status == _IDLE:
             return
         try:
-            await self.conn.execute("ROLLBACK")
+            await self.wire.query(b"ROLLBACK")
         except psycopg.Error:
-            await self.conn.close()
+            await conn.close()
 
 
-_BEGIN = Statement("BEGIN", [], returns_rows=False)
-_COMMIT = Statement("COMMIT", [], returns_rows=False)
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_AUTO = PyFormat.AUTO
+#: Statements prepared per connection at most (a store's insert has one shape per batch size).
+_MAX_PREPARED = 256
+_FATAL_ERROR = psycopg.pq.ExecStatus.FATAL_ERROR
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+_WAIT_W = int(psycopg.waiting.Wait.W)
+_READY_R = int(psycopg.waiting.Ready.R)
+_READY_W = int(psycopg.waiting.Ready.W)

@@ -204,7 +204,7 @@ def test_the_loop_reconnects_when_its_idle_connection_died(user: User) -> None:
             # What a PostgreSQL restart does to the loop's idle connection:
             (idle,) = store._connections._state().idle
             killer = await psycopg.AsyncConnection.connect(**loop_db.connection_params())
-            await killer.execute("SELECT pg_terminate_backend(%s)", [idle.info.backend_pid])
+            await killer.execute("SELECT pg_terminate_backend(%s)", [idle.conn.info.backend_pid])
             await killer.close()
             (second,) = await store.messages_send([Send(user, room.pk, "two", rate_limit=None)])
             return [first, second]
