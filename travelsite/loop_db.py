@@ -52,7 +52,7 @@ def connection_params(*, synchronous_commit: bool | None = None) -> dict[str, An
     params.pop("cursor_factory", None)
     server_side = wrapper.settings_dict["OPTIONS"].get("server_side_binding") is True
     params["cursor_factory"] = psycopg.AsyncCursor if server_side else psycopg.AsyncClientCursor
-    params["autocommit"] = True  # transactions are explicit (`conn.transaction()`)
+    params["autocommit"] = True  # transactions are explicit (`BEGIN`, sent by `_Transaction`)
     params.setdefault("connect_timeout", 10)  # seconds; a database that does not answer fails
     options = [params["options"]] if params.get("options") else []
     if settings.USE_TZ:  # Django's timestamptz loader expects the session in its time zone
@@ -205,9 +205,10 @@ async def _connected(*, synchronous_commit: bool | None) -> "_Wire":
     conn = await psycopg.AsyncConnection.connect(
         **connection_params(synchronous_commit=synchronous_commit)
     )
-    options = connections[DEFAULT_DB_ALIAS].settings_dict["OPTIONS"]
-    server_side = options.get("server_side_binding") is True
-    return _Wire(conn, prepare_after=options.get("prepare_threshold", 5) if server_side else None)
+    # psycopg's own rule: a server-binding cursor prepares from the connection's threshold
+    # (`prepare_threshold` of Django's OPTIONS), a client-binding one never.
+    server_side = conn.cursor_factory is psycopg.AsyncCursor
+    return _Wire(conn, prepare_after=conn.prepare_threshold if server_side else None)
 
 
 #: The flusher's write (see `LoopConnections._flush`).
