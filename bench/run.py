@@ -904,7 +904,7 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--profile",
-        help="py-spy record the daphne process during the saturated runs into this directory",
+        help="py-spy record daphne in the fan-out 100, saturated and history runs, into this dir",
     )
     args = parser.parse_args()
     cfg = Config(
@@ -958,7 +958,7 @@ def main() -> None:
                 lambda: profiled("saturated10x10", bench.saturated_10x10, ours, args.profile, cfg),
             ),
             ("steady10x10", bench.steady_10x10),
-            ("history", bench.history),
+            ("history", lambda: profiled("history", bench.history, ours, args.profile, cfg)),
         ]
         for key, step in steps:
             if key in only:

@@ -384,7 +384,7 @@ def _rows(way: str, room_id: int, bound: int, count: int) -> list[MessageRow]:
     with connection.cursor() as cursor:
         cursor.execute(_PAGE_SQL[way], [room_id, bound, count])
         rows = cursor.fetchall()
-    return [MessageRow(*_load_row(row)) for row in rows]
+    return [MessageRow(*values) for values in _load_row.rows(rows)]
 
 
 def support_rooms_inbox() -> QuerySet[ChatRoom]:

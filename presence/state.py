@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from presence import conf
+from travelsite import redis_lane
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,6 @@ return out
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]]" = (
     weakref.WeakKeyDictionary()
 )
-_scripts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]]" = (
-    weakref.WeakKeyDictionary()
-)
 _sync_clients: dict[str, redis.Redis] = {}
 
 
@@ -164,15 +162,10 @@ def async_client(url: str) -> aioredis.Redis:
     return client
 
 
-def async_script(url: str, source: str) -> Any:
-    """`source` registered on the running loop's client (its SHA computed once)."""
-    loop = asyncio.get_running_loop()
-    per_loop = _scripts.setdefault(loop, {})
-    script = per_loop.get((url, source))
-    if script is None:
-        script = async_client(url).register_script(source)
-        per_loop[(url, source)] = script
-    return script
+def async_script(url: str, source: str) -> redis_lane.BoundScript:
+    """`source` on the running loop's Redis lane to `url` (travelsite.redis_lane): these
+    scripts run on every typing frame, sent message and socket change."""
+    return redis_lane.script(url, source, decode_responses=True)
 
 
 def sync_client(url: str) -> redis.Redis:
@@ -241,16 +234,18 @@ class RedisPresenceState:
         if not pairs:
             return []
         now = time.time() if now is None else now
-        client = async_client(self.url)
+        # Safe to run twice (refreshes only), as `run_script_many` may.
         script = async_script(self.url, _HEARTBEAT)
-        async with client.pipeline(transaction=False) as pipe:
-            for user_id, socket_id in pairs:
-                await script(
-                    keys=[self._user_key(user_id), self._sockets_key],
-                    args=[socket_id, f"{user_id}:{socket_id}", now + self.ttl],
-                    client=pipe,
+        results = await script.lane.run_script_many(
+            script.script,
+            [
+                (
+                    [self._user_key(user_id), self._sockets_key],
+                    [socket_id, f"{user_id}:{socket_id}", now + self.ttl],
                 )
-            results = await pipe.execute()
+                for user_id, socket_id in pairs
+            ],
+        )
         return [pair for pair, found in zip(pairs, results, strict=True) if not found]
 
     async def sweep(self, *, now: float | None = None, limit: int = 1000) -> list[Transition]:

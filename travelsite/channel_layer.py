@@ -29,9 +29,10 @@ from channels_redis.pubsub import (
     RedisSingleShardConnection,
     _wrap_close,
 )
-from channels_redis.utils import _close_redis, decode_hosts
+from channels_redis.utils import _close_redis, create_pool, decode_hosts
 
 from travelsite.queues import LightQueue
+from travelsite.redis_lane import RedisLane
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class ResilientShard(RedisSingleShardConnection):
     _redis: Any
     _pubsub: Any
     _subscribed_to: set[str]
+    #: Publishes go on a lane of their own; the subscriptions keep channels-redis' connection.
+    _lane: RedisLane | None = None
 
     async def _do_receiving(self) -> None:
         while True:
@@ -87,14 +90,21 @@ class ResilientShard(RedisSingleShardConnection):
             return  # this process' own: its members had it when it was sent
         layer.deliver_locally(name, decoded, data)
 
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self.publish_many([(channel, message)])
+
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
-        """PUBLISH each (channel, data) in order, in one round trip."""
-        async with self._lock:
-            self._ensure_redis()
-            pipeline = self._redis.pipeline(transaction=False)
-            for channel, data in items:
-                pipeline.publish(channel, data)
-            await pipeline.execute()
+        """PUBLISH each (channel, data) in order, in one write, on this shard's Redis lane
+        (travelsite.redis_lane: about half the CPU of a redis-py pipeline, or less)."""
+        if self._lane is None:
+            self._lane = RedisLane(create_pool(self.host))
+        await self._lane.execute_many([("PUBLISH", channel, data) for channel, data in items])
+
+    async def flush(self) -> None:
+        await super().flush()
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            await lane.close()
 
     async def _resubscribe(self) -> None:
         """A new connection, subscribed to everything this shard had (or None and retry)."""

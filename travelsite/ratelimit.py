@@ -7,20 +7,17 @@ one process) it lives in memory. Limits come from settings.RATE_LIMITS and can b
 there or by environment.
 """
 
-import asyncio
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
-from travelsite import metrics
+from travelsite import metrics, redis_lane
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +80,6 @@ def limit(name: str) -> Limit:
 
 _sync_client: redis.Redis | None = None
 _sync_script: Any = None
-#: Per event loop (redis.asyncio connections belong to the loop they were made on): the
-#: client's registered bucket script.
-_async_scripts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = (
-    weakref.WeakKeyDictionary()
-)
 _memory: dict[str, tuple[float, float]] = {}
 _memory_lock = threading.Lock()
 
@@ -123,18 +115,6 @@ def _bucket_script() -> Any:
     if _sync_script is None:
         _sync_script = _sync_redis().register_script(BUCKET_LUA)
     return _sync_script
-
-
-def _async_bucket_script() -> Any:
-    """BUCKET_LUA on the running loop's own client."""
-    loop = asyncio.get_running_loop()
-    script = _async_scripts.get(loop)
-    if script is None:
-        client = aioredis.Redis.from_url(
-            str(settings.REDIS_URL), socket_connect_timeout=2, socket_timeout=2
-        )
-        script = _async_scripts[loop] = client.register_script(BUCKET_LUA)
-    return script
 
 
 def _verdict(rule: Limit, reply: Any) -> "RateLimited | None":
@@ -175,7 +155,10 @@ async def acheck_each(name: str, subjects: Sequence[str | int]) -> list["RateLim
     keys = [_key(rule, str(subject)) for subject in subjects]
     if not settings.REDIS_URL:
         return _verdicts(rule, _memory_replies(rule, keys))
-    flat = await _async_bucket_script()(keys=keys, args=[rule.burst, rule.per_second])
+    # On the loop's Redis lane (travelsite.redis_lane): about half the CPU of redis-py's client.
+    flat = await redis_lane.script(str(settings.REDIS_URL), BUCKET_LUA)(
+        keys=keys, args=[rule.burst, rule.per_second]
+    )
     return _verdicts(rule, _pairs(flat))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 Result = TypeVar("Result")
 
@@ -24,16 +24,26 @@ class RowLoader:
         self._plans: dict[str, list[tuple[int, Any, list[Any]]]] = {}
 
     def __call__(self, row: Sequence[Any]) -> Sequence[Any]:
-        plan = self._plans.get(connection.vendor)
+        return self.rows([row])[0]
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """Each of `rows`, converted. The plan is looked up once: reaching Django's connection
+        goes through asgiref's context-local storage, about as costly as converting a row."""
+        db = connections[DEFAULT_DB_ALIAS]  # what `connection` stands for, reached once
+        vendor = db.vendor
+        plan = self._plans.get(vendor)
         if plan is None:
-            plan = self._plans[connection.vendor] = self._plan()
+            plan = self._plans[vendor] = self._plan()
         if not plan:
-            return row  # nothing to convert (most columns on PostgreSQL)
-        out = list(row)
-        for index, column, converters in plan:
-            for converter in converters:
-                out[index] = converter(out[index], column, connection)
-        return out
+            return rows  # nothing to convert (most columns on PostgreSQL)
+        converted = []
+        for row in rows:
+            out = list(row)
+            for index, column, converters in plan:
+                for converter in converters:
+                    out[index] = converter(out[index], column, db)
+            converted.append(out)
+        return converted
 
     def _plan(self) -> list[tuple[int, Any, list[Any]]]:
         """(index, column expression, converters) of the fields the ORM converts."""
