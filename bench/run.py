@@ -5,7 +5,8 @@
 
 Starts, on loopback only: the `websockets` baseline (bench/baseline_server.py) and daphne
 (`travelsite.asgi:application`, a second one for the scale-out scenario) pinned to core 0, and
-runs the load generator in this process pinned to core 1. Uses only PostgreSQL database
+runs the load generator in this process pinned to core 1 (with PostgreSQL and Redis if
+`--services-on-loadgen-core`; back on every core at the end). Uses only PostgreSQL database
 `travelsite_bench` and Redis db 7 (flushed at the start: it holds nothing else). See
 bench/README.md for what each row means.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import http.client
 import json
@@ -177,6 +179,88 @@ def flush_redis() -> None:
 
     assert REDIS_URL.endswith("/7")
     redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# --- PostgreSQL and Redis off the server's core -------------------------------------------------
+
+
+def service_pids() -> list[int]:
+    """PostgreSQL's postmaster and its children, and Redis' server: every process they run."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    info: dict[str, Any] = redis.Redis.from_url(REDIS_URL).info("server")  # type: ignore[assignment]
+    redis_pid = int(info["process_id"])
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    family, todo = [], [postmaster]
+    while todo:
+        pid = todo.pop()
+        family.append(pid)
+        todo.extend(children.get(pid, ()))
+    return [*family, redis_pid]
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
+class ServicesPinned:
+    """PostgreSQL and Redis on the load generator's core for the run (`--services-on-loadgen-core`).
+
+    Left anywhere, the kernel often wakes a backend on the core of the daphne that woke it, and
+    the database's CPU comes out of the server's; pinned, it comes out of the load generator's.
+    A 2-core machine has no third core to stand in for the database's own machine, so neither
+    is the default's truth: docs/performance.md (sixteenth session) has both. New backends
+    inherit the postmaster's mask; `restore()` puts every process of theirs back on every core.
+    Needs the right to set their affinity (root); without it, says so and leaves them be."""
+
+    def __init__(self, core: int) -> None:
+        self.core = core
+        self.pinned: set[int] = set()
+        self.note = "PostgreSQL and Redis local, unpinned"
+
+    def apply(self) -> None:
+        try:
+            for pid in service_pids():
+                for tid in _threads(pid):
+                    with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                        os.sched_setaffinity(tid, {self.core})
+                        self.pinned.add(tid)
+        except (OSError, ValueError) as error:
+            self.restore()
+            print(f"  (PostgreSQL and Redis left unpinned: {error})", flush=True)
+            return
+        self.note = f"PostgreSQL and Redis pinned to core {self.core}"
+
+    def restore(self) -> None:
+        """Every task of theirs back on every core (a service's mask unless someone set it:
+        so a run killed before it could restore is undone by the next one's)."""
+        if not self.pinned:
+            return
+        try:
+            now = [tid for pid in service_pids() for tid in _threads(pid)]
+        except (OSError, ValueError):
+            now = []
+        every_core = set(range(os.cpu_count() or 1))
+        for tid in {*self.pinned, *now}:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, every_core)
+        self.pinned = set()
 
 
 def db_execute(*statements: str) -> None:
@@ -862,7 +946,7 @@ def stolen_percent(before: Sequence[int], after: Sequence[int]) -> float | None:
     return 100.0 * deltas[7] / total if total > 0 else None
 
 
-def machine_notes(pin: bool, yardstick_ms: float, stolen: float | None) -> str:
+def machine_notes(pin: bool, services: str, yardstick_ms: float, stolen: float | None) -> str:
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -877,7 +961,7 @@ def machine_notes(pin: bool, yardstick_ms: float, stolen: float | None) -> str:
             if pin
             else "not pinned"
         )
-        + "; PostgreSQL and Redis local, unpinned"
+        + f"; {services}"
         + f"; pure-Python yardstick {yardstick_ms:.0f} ms"
         + (f"; CPU stolen by the host {stolen:.1f} %" if stolen is not None else "")
     )
@@ -902,6 +986,11 @@ def main() -> None:
         " each scenario's median run and how many runs passed",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    parser.add_argument(
+        "--services-on-loadgen-core",
+        action="store_true",
+        help="pin PostgreSQL and Redis to the load generator's core for the run (needs root)",
+    )
     parser.add_argument(
         "--profile",
         help="py-spy record daphne in the fan-out 100, saturated and history runs, into this dir",
@@ -935,6 +1024,9 @@ def main() -> None:
 
     logs = Path(tempfile.mkdtemp(prefix="travelsite-bench-"))
     servers: list[Server] = []
+    services = ServicesPinned(LOADGEN_CORE)
+    if pin and args.services_on_loadgen_core:
+        services.apply()
     try:
         base = start_baseline(logs, pin)
         servers.append(base)
@@ -974,8 +1066,9 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        services.restore()
 
-    machine = machine_notes(pin, yardstick, stolen_percent(cpu_before, cpu_times()))
+    machine = machine_notes(pin, services.note, yardstick, stolen_percent(cpu_before, cpu_times()))
     print()
     print(f"Machine: {machine}; run took {time.monotonic() - started:.0f} s")
     if bench.restarts:
@@ -993,6 +1086,8 @@ def profiled(
 ) -> None:
     """Run `step`, sampling `server` with py-spy meanwhile (when asked and installed)."""
     spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
+    if out and not Path(spy).exists():
+        print(f"  (no profile of {name}: py-spy is not installed; .venv/bin/pip install py-spy)")
     if not out or not Path(spy).exists():
         step()
         return
