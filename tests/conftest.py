@@ -84,6 +84,15 @@ def _async_orm_connections_closed() -> Iterator[None]:
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """The Redis of the tests that talk to one (REDIS_URL), or skip."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs REDIS_URL")
+    return url
+
+
+@pytest.fixture
 def user(db: None) -> User:
     return UserFactory.create()
 

@@ -2,7 +2,6 @@
 commands in order, errors to their own callers, and a lost, killed or late connection replaced."""
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,17 +17,9 @@ from travelsite.redis_lane import LaneScript, RedisLane
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
 
-@pytest.fixture
-def url() -> str:
-    found = os.environ.get("REDIS_URL")
-    if not found:
-        pytest.skip("needs REDIS_URL")
-    return found
-
-
 @pytest_asyncio.fixture
-async def lane(url: str) -> AsyncIterator[RedisLane]:
-    made = RedisLane(aioredis.ConnectionPool.from_url(url), timeout=0.5)
+async def lane(redis_url: str) -> AsyncIterator[RedisLane]:
+    made = RedisLane(aioredis.ConnectionPool.from_url(redis_url), timeout=0.5)
     yield made
     await made.close()
 
@@ -45,7 +36,7 @@ async def test_concurrent_commands_each_get_their_own_answer(lane: RedisLane) ->
     assert answers == words
 
 
-async def test_an_error_answer_goes_to_its_caller_only(lane: RedisLane, url: str) -> None:
+async def test_an_error_answer_goes_to_its_caller_only(lane: RedisLane, redis_url: str) -> None:
     key = unique_key()
     await lane.execute("SET", key, "not a number")
 
@@ -58,7 +49,7 @@ async def test_an_error_answer_goes_to_its_caller_only(lane: RedisLane, url: str
 
     assert results[0] == b"before" and results[2] == b"after"
     assert isinstance(results[1], redis_errors.ResponseError)
-    redis.Redis.from_url(url).delete(key)
+    redis.Redis.from_url(redis_url).delete(key)
 
 
 async def test_execute_many_answers_in_order_and_raises_the_first_error(lane: RedisLane) -> None:
@@ -97,10 +88,10 @@ async def test_a_batch_of_a_script_redis_does_not_know_is_run_once_loaded(
 
 
 async def test_a_killed_connection_is_replaced_for_the_next_command(
-    lane: RedisLane, url: str
+    lane: RedisLane, redis_url: str
 ) -> None:
     client_id = await lane.execute("CLIENT", "ID")
-    redis.Redis.from_url(url).client_kill_filter(_id=client_id)
+    redis.Redis.from_url(redis_url).client_kill_filter(_id=client_id)
     await asyncio.sleep(0.05)
 
     assert await lane.execute("ECHO", "still here") == b"still here"
@@ -136,11 +127,11 @@ async def test_redis_unreachable_is_a_connection_error() -> None:
         await dead.execute("PING")
 
 
-async def test_each_loop_has_its_own_lane(url: str) -> None:
-    here = redis_lane.lane(url)
+async def test_each_loop_has_its_own_lane(redis_url: str) -> None:
+    here = redis_lane.lane(redis_url)
 
-    assert redis_lane.lane(url) is here
-    assert redis_lane.lane(url, decode_responses=True) is not here
-    assert await redis_lane.lane(url, decode_responses=True).execute("ECHO", "x") == "x"
+    assert redis_lane.lane(redis_url) is here
+    assert redis_lane.lane(redis_url, decode_responses=True) is not here
+    assert await redis_lane.lane(redis_url, decode_responses=True).execute("ECHO", "x") == "x"
     await here.close()
-    await redis_lane.lane(url, decode_responses=True).close()
+    await redis_lane.lane(redis_url, decode_responses=True).close()

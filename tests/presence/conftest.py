@@ -45,14 +45,6 @@ def presence_redis_clean() -> None:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("needs REDIS_URL")
-    return url
-
-
-@pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own, deleted afterwards."""
     prefix = f"test-presence:{uuid.uuid4().hex}:"
