@@ -52,6 +52,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def services_cpu(services: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    """{name: {pid: CPU seconds}} of the processes still there (a backend may have ended)."""
+    out: dict[str, dict[int, float]] = {}
+    for name, pids in services.items():
+        out[name] = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                out[name][pid] = cpu_seconds(pid)
+    return out
+
+
+def services_percent(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], seconds: float
+) -> dict[str, float]:
+    """{name: % of a core} used between `before` and `after` (a process born since counts
+    from zero)."""
+    if seconds <= 0:
+        return {}
+    return {
+        name: round(
+            100
+            * sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in by_pid.items())
+            / seconds,
+            1,
+        )
+        for name, by_pid in after.items()
+    }
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -302,11 +331,14 @@ async def fanout(
     drain_timeout: float = 10.0,
     max_messages: int = 1_000_000,
     tag: str = "run",
+    services: Callable[[], dict[str, list[int]]] | None = None,
 ) -> dict[str, Any]:
     """One fan-out run: `rate` messages/s (None: saturated) for `duration` s, then drain.
 
     Messages go round-robin over the senders and over `rooms`; each room's subscribers are the
     sub_specs naming it. Bounded by `duration`, `max_messages` and `drain_timeout`.
+    `services`: {name: pids} of the processes the server talks to (PostgreSQL, Redis), whose
+    CPU over the same window is reported as `services_cpu_pct`.
     """
     run = Run(tag=f"{tag}-{os.getpid()}-{int(time.time() * 1000) % 10_000_000}")
     room_size = Counter(spec[2] for spec in sub_specs)
@@ -331,6 +363,7 @@ async def fanout(
     gc.collect()
     gc.freeze()  # no full collections of the setup's objects inside the measured window
     cpu0 = {pid: cpu_seconds(pid) for pid in server_pids}
+    services0 = services_cpu(services() if services else {})
     lg0 = time.process_time()
     run.t0 = time.perf_counter()
     sampler = asyncio.create_task(sample())
@@ -393,6 +426,8 @@ async def fanout(
     total_s = max(run.last_delivery, run.last_ack, run.t0 + send_s) - run.t0
     server_cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in server_pids}
     loadgen_cpu = time.process_time() - lg0
+    services1 = services_cpu(services() if services else {})
+    services_pct = services_percent(services0, services1, total_s)
 
     await close_all([s.ws for s in subscribers] + senders)
     for task in [*(s.task for s in subscribers), *sender_tasks]:
@@ -455,6 +490,7 @@ async def fanout(
         "deliveries_per_server_cpu_s": (
             round(run.deliveries / server_cpu_total, 1) if server_cpu_total > 0 else None
         ),
+        "services_cpu_pct": services_pct,
         "loadgen_cpu_s": round(loadgen_cpu, 3),
         "loadgen_cpu_pct": round(100 * loadgen_cpu / total_s, 1) if total_s > 0 else None,
         "loadgen_cpu_us_per_delivery": (

@@ -186,6 +186,11 @@ def flush_redis() -> None:
 
 def service_pids() -> list[int]:
     """PostgreSQL's postmaster and its children, and Redis' server: every process they run."""
+    return [pid for pids in services_by_name().values() for pid in pids]
+
+
+def services_by_name() -> dict[str, list[int]]:
+    """{"PostgreSQL": the postmaster and its children, "Redis": its server}."""
     import psycopg
     import redis
 
@@ -209,7 +214,7 @@ def service_pids() -> list[int]:
         pid = todo.pop()
         family.append(pid)
         todo.extend(children.get(pid, ()))
-    return [*family, redis_pid]
+    return {"PostgreSQL": family, "Redis": [redis_pid]}
 
 
 def _threads(pid: int) -> list[int]:
@@ -223,9 +228,10 @@ class ServicesPinned:
     """PostgreSQL and Redis on the load generator's core for the run (`--services-on-loadgen-core`).
 
     Left anywhere, the kernel often wakes a backend on the core of the daphne that woke it, and
-    the database's CPU comes out of the server's; pinned, it comes out of the load generator's.
-    A 2-core machine has no third core to stand in for the database's own machine, so neither
-    is the default's truth: docs/performance.md (sixteenth session) has both. New backends
+    part of the database's CPU comes out of the server's; pinned, it comes out of the load
+    generator's. A 2-core machine has no third core to stand in for the database's own
+    machine; interleaved, neither measured better than the noise (docs/performance.md,
+    sixteenth session). New backends
     inherit the postmaster's mask; `restore()` puts every process of theirs back on every core.
     Needs the right to set their affinity (root); without it, says so and leaves them be."""
 
@@ -535,6 +541,7 @@ class Bench:
                 rate=rate,
                 duration=duration,
                 server_pids=[server.pid, *extra_pids],
+                services=services_by_name,
                 tag=f"{server.name}-{len(specs)}",
             )
         )
@@ -624,6 +631,18 @@ class Bench:
                 None,
             )
         )
+        for service in ("PostgreSQL", "Redis"):
+            self.rows.append(
+                Row(
+                    name,
+                    f"{service} CPU % of a core",
+                    b.get("services_cpu_pct", {}).get(service),
+                    o.get("services_cpu_pct", {}).get(service),
+                    None,
+                    "info",
+                    None,
+                )
+            )
         self.rows.append(
             Row(name, "undelivered after drain", b["lost"], o["lost"], None, "0", o["lost"] == 0)
         )
