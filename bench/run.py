@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import functools
 import http.client
 import json
 import os
@@ -189,8 +190,10 @@ def service_pids() -> list[int]:
     return [pid for pids in services_by_name().values() for pid in pids]
 
 
-def services_by_name() -> dict[str, list[int]]:
-    """{"PostgreSQL": the postmaster and its children, "Redis": its server}."""
+@functools.cache
+def _service_roots() -> tuple[int, int]:
+    """The postmaster's pid and Redis' (asked once: a fan-out asks at both ends of its window,
+    and a connection made then would be a backend started and ended beside the measurement)."""
     import psycopg
     import redis
 
@@ -199,7 +202,12 @@ def services_by_name() -> dict[str, list[int]]:
     assert row is not None
     postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
     info: dict[str, Any] = redis.Redis.from_url(REDIS_URL).info("server")  # type: ignore[assignment]
-    redis_pid = int(info["process_id"])
+    return postmaster, int(info["process_id"])
+
+
+def services_by_name() -> dict[str, list[int]]:
+    """{"PostgreSQL": the postmaster and its children, "Redis": its server}."""
+    postmaster, redis_pid = _service_roots()
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
