@@ -44,11 +44,16 @@ ACK_PREFIX = '{"type":"ack",'
 # --- Process figures (/proc) ---------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (field 3, the state, first; `ppid` is [1])."""
     with open(f"/proc/{pid}/stat") as f:
         text = f.read()
-    fields = text[text.rfind(")") + 2 :].split()
+    return text[text.rfind(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 

@@ -212,10 +212,9 @@ def services_by_name() -> dict[str, list[int]]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                parent = int(loadgen.stat_fields(int(entry.name))[1])
             except OSError:
                 continue
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
             children.setdefault(parent, []).append(int(entry.name))
     family, todo = [], [postmaster]
     while todo:
@@ -239,9 +238,9 @@ class ServicesPinned:
     part of the database's CPU comes out of the server's; pinned, it comes out of the load
     generator's. A 2-core machine has no third core to stand in for the database's own
     machine; interleaved, neither measured better than the noise (docs/performance.md,
-    sixteenth session). New backends
-    inherit the postmaster's mask; `restore()` puts every process of theirs back on every core.
-    Needs the right to set their affinity (root); without it, says so and leaves them be."""
+    sixteenth session). New backends inherit the postmaster's mask; `restore()` puts every
+    process of theirs back on every core. Needs the right to set their affinity (root);
+    without it, says so and leaves them be."""
 
     def __init__(self, core: int) -> None:
         self.core = core
@@ -1115,7 +1114,8 @@ def profiled(
     spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if out and not Path(spy).exists():
         print(f"  (no profile of {name}: py-spy is not installed; .venv/bin/pip install py-spy)")
-    if not out or not Path(spy).exists():
+        out = None
+    if not out:
         step()
         return
     Path(out).mkdir(parents=True, exist_ok=True)
