@@ -7,6 +7,7 @@ not found), writes in a transaction, and leaves the events to chat.events, sent 
 import logging
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from django.contrib.auth.models import User
@@ -505,26 +506,51 @@ def store_steps(
     if new:
         now = timezone.now()
         messages = [message for _, message in new]
-        rows = yield writes.messages_insert(messages, now=now)
-        writes.messages_inserted(messages, rows, now=now)
-        touched, joining = _rooms_moved_on(requests, new, rooms, participating, announcements)
-        yield writes.rooms_update_last_message(touched, now=now)
+        touched, joining = _rooms_moving_on(requests, new, rooms, participating, now=now)
+        writes_after = [writes.rooms_update_last_message(touched, now=now)]
         if joining:
-            yield writes.participants_insert(joining, now=now)
+            writes_after.append(writes.participants_insert(joining, now=now))
+        rows = yield writes.messages_insert(messages, now=now, then=writes_after)
+        writes.messages_inserted(messages, rows, now=now)
+        _announce(requests, new, rooms, announcements)
     return Stored(outcome, announcements)
 
 
-def _rooms_moved_on(
+def _rooms_moving_on(
     requests: Sequence[SendRequest],
     created: list[tuple[int, ChatMessage]],
     rooms: dict[int, ChatRoom],
     participating: set[tuple[int, int]],
-    announcements: Announcements,
-) -> tuple[list[ChatRoom], list[tuple[int, int, int]]]:
-    """Move each room's last message and collect what to announce: the rooms to update, and the
-    senders to make participants (room id, user id, read up to)."""
+    *,
+    now: datetime,
+) -> tuple[list[ChatRoom], list[tuple[int, int]]]:
+    """The rooms the new messages move on (their activity and support wait set; the update
+    gives them their last message), and the senders to make participants (room id, user id)."""
     touched: dict[int, ChatRoom] = {}
     joining: set[tuple[int, int]] = set()
+    for index, message in created:
+        user = requests[index].user
+        room = rooms[message.room_id]
+        room.last_activity_at = now
+        if room.kind == Kind.SUPPORT:
+            if user.is_staff and user.pk != room.owner_id:
+                room.awaiting_staff_since = None
+            elif room.awaiting_staff_since is None:
+                room.awaiting_staff_since = now
+        touched[room.pk] = room
+        if (room.pk, user.pk) not in participating:
+            joining.add((room.pk, user.pk))
+    return list(touched.values()), sorted(joining)
+
+
+def _announce(
+    requests: Sequence[SendRequest],
+    created: list[tuple[int, ChatMessage]],
+    rooms: dict[int, ChatRoom],
+    announcements: Announcements,
+) -> None:
+    """Move each room's last message on to the stored messages (as the update did), and
+    collect what to announce once committed."""
     stopped_typing: set[tuple[int, int]] = set()
     for index, message in created:
         user = requests[index].user
@@ -541,15 +567,6 @@ def _rooms_moved_on(
         )
         previous_id = room.last_message_id
         room.last_message = message
-        room.last_activity_at = message.created_at
-        if room.kind == Kind.SUPPORT:
-            if user.is_staff and user.pk != room.owner_id:
-                room.awaiting_staff_since = None
-            elif room.awaiting_staff_since is None:
-                room.awaiting_staff_since = message.created_at
-        touched[room.pk] = room
-        if (room.pk, user.pk) not in participating:
-            joining.add((room.pk, user.pk))
         message.sender = user
         announcements.events.append(events.message_created(message, previous_id=previous_id))
         if room.pk not in announcements.unread_rooms:
@@ -558,11 +575,6 @@ def _rooms_moved_on(
             announcements.follow_ups.append((message, previous_id))
         stopped_typing.add((user.pk, room.pk))
     announcements.stopped_typing = [(r, u) for u, r in sorted(stopped_typing)]
-    participants = [
-        (room_id, user_id, rooms[room_id].last_message_id or 0)
-        for room_id, user_id in sorted(joining)
-    ]
-    return list(touched.values()), participants
 
 
 def message_notification_key(room_id: int) -> str:

@@ -65,9 +65,15 @@ def rooms_locked_read(rows: Rows) -> tuple[dict[int, ChatRoom], set[tuple[int, i
     return rooms, participating
 
 
-def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> Statement:
+def messages_insert(
+    messages: Sequence[ChatMessage], *, now: datetime, then: Sequence[Statement] = ()
+) -> Statement:
     """Insert new messages in one statement (`created_at` = `now`), returning their ids in the
-    order of the rows (as the ORM's `bulk_create` relies on too): `messages_inserted`."""
+    order of the rows (as the ORM's `bulk_create` relies on too): `messages_inserted`.
+
+    The last statement of a store: `then`, the writes that follow it (`rooms_update_last_message`,
+    `participants_insert`), go with it, and on the event loop the COMMIT as well.
+    """
     created_at = connection.ops.adapt_datetimefield_value(now)
     rows = [(m.room_id, m.sender_id, m.message, m.client_id, created_at, False) for m in messages]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
@@ -75,6 +81,8 @@ def messages_insert(messages: Sequence[ChatMessage], *, now: datetime) -> Statem
         f"INSERT INTO {_MESSAGE} (room_id, sender_id, message, client_id, created_at,"  # noqa: S608
         f" is_hidden) VALUES {values} RETURNING id",
         [value for row in rows for value in row],
+        then=tuple(then),
+        last=True,
     )
 
 
@@ -89,18 +97,22 @@ def messages_inserted(messages: Sequence[ChatMessage], rows: Rows, *, now: datet
         message._state.db = connection.alias
 
 
+#: A room's newest message: the messages just inserted in the same transaction included, and
+#: the room is locked, so it is the last of those (the partial index's backward scan, one entry).
+_NEWEST_MESSAGE = (
+    f"(SELECT MAX(m.id) FROM {_MESSAGE} m WHERE m.room_id = {_ROOM}.id AND NOT m.is_hidden)"  # noqa: S608
+)
+
+
 def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> Statement:
-    """Write each room's last message, last activity and support wait, in one statement."""
+    """Move each room's last message on to its newest (inserted just before, in the same round
+    trip: `messages_insert`'s `then`), and write its last activity and support wait, in one
+    statement."""
     adapt = connection.ops.adapt_datetimefield_value
-    cases: dict[str, list[str]] = {
-        "last_message_id": [],
-        "last_activity_at": [],
-        "awaiting_staff_since": [],
-    }
+    cases: dict[str, list[str]] = {"last_activity_at": [], "awaiting_staff_since": []}
     params: dict[str, list[Any]] = {column: [] for column in cases}
     for room in rooms:
         values = {
-            "last_message_id": room.last_message_id,
             "last_activity_at": adapt(room.last_activity_at),
             "awaiting_staff_since": adapt(room.awaiting_staff_since),
         }
@@ -113,8 +125,8 @@ def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> St
         f"{column} = CASE id {' '.join(whens)} ELSE {column} END" for column, whens in cases.items()
     )
     return Statement(
-        f"UPDATE {_ROOM} SET {assignments}, updated_at = %s"  # noqa: S608
-        f" WHERE id IN ({sql.placeholders(len(rooms))})",
+        f"UPDATE {_ROOM} SET last_message_id = {_NEWEST_MESSAGE}, {assignments},"  # noqa: S608
+        f" updated_at = %s WHERE id IN ({sql.placeholders(len(rooms))})",
         [value for column in cases for value in params[column]]
         + [adapt(now)]
         + [room.pk for room in rooms],
@@ -122,16 +134,20 @@ def rooms_update_last_message(rooms: Sequence[ChatRoom], *, now: datetime) -> St
     )
 
 
-def participants_insert(
-    participants: Sequence[tuple[int, int, int]], *, now: datetime
-) -> Statement:
-    """Make users participants, (room id, user id, last read message id) each; one already
-    taking part is left as it is (`bulk_create(ignore_conflicts=True)` in one statement)."""
+def participants_insert(participants: Sequence[tuple[int, int]], *, now: datetime) -> Statement:
+    """Make users participants, (room id, user id) each, who have read up to the room's last
+    message (after `rooms_update_last_message`: their own); one already taking part is left as
+    it is (`bulk_create(ignore_conflicts=True)` in one statement)."""
     joined_at = connection.ops.adapt_datetimefield_value(now)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(participants))
+    read_up_to = f"(SELECT r.last_message_id FROM {_ROOM} r WHERE r.id = %s)"  # noqa: S608
+    values = ", ".join([f"(%s, %s, {read_up_to}, %s)"] * len(participants))
     return Statement(
         f"INSERT INTO {_PARTICIPANT} (room_id, user_id, last_read_message_id, joined_at)"  # noqa: S608
         f" VALUES {values} ON CONFLICT DO NOTHING",
-        [value for row in participants for value in (*row, joined_at)],
+        [
+            value
+            for room_id, user_id in participants
+            for value in (room_id, user_id, room_id, joined_at)
+        ],
         returns_rows=False,
     )

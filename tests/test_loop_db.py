@@ -12,7 +12,7 @@ from django.db import IntegrityError, OperationalError
 
 from chat.models import ChatRoom
 from tests.chat.helpers import lobby
-from travelsite import loop_db
+from travelsite import loop_db, sql
 from travelsite.sql import Rows, Statement
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -145,16 +145,24 @@ def rename_then_read(room_id: int, names: list[str]) -> Generator[Statement, Row
     return rows[0][0] if rows else None
 
 
+def counting_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of each `_Wire.query` from now on (each one round trip)."""
+    queries: list[str] = []
+    query = loop_db._Wire.query
+
+    async def counted(wire: Any, sql: bytes, **options: Any) -> Any:
+        queries.append(sql.decode())
+        return await query(wire, sql, **options)
+
+    monkeypatch.setattr(loop_db._Wire, "query", counted)
+    return queries
+
+
 def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two round trips for write, read, write: BEGIN with the first, COMMIT with the last."""
     room = lobby()
     connections = loop_db.LoopConnections()
-    queries: list[str] = []
-    query = loop_db._Wire.query
-
-    async def counted(wire: Any, sql: bytes) -> Any:
-        queries.append(sql.decode())
-        return await query(wire, sql)
+    queries = counting_queries(monkeypatch)
 
     async def scenario() -> str:
         try:
@@ -164,7 +172,6 @@ def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyP
         finally:
             await connections.close_idle()
 
-    monkeypatch.setattr(loop_db._Wire, "query", counted)
     read = async_to_sync(scenario)()
 
     assert read == "a"
@@ -199,6 +206,98 @@ def test_a_failing_write_that_returns_nothing_rolls_back_the_whole_transaction()
     assert async_to_sync(scenario)() == (True, name)
     room.refresh_from_db()
     assert room.name == name
+
+
+def read_then_rename_last(room_id: int, names: list[str | None]) -> Generator[Statement, Rows, Any]:
+    """A read, then renames that go with it (`then`), the read last: one round trip with BEGIN
+    and COMMIT, and the rows are the read's (taken before the renames)."""
+    table = ChatRoom._meta.db_table
+    rename = f"UPDATE {table} SET name = %s WHERE id = %s"  # noqa: S608
+    rows = yield Statement(
+        f"SELECT name FROM {table} WHERE id = %s",  # noqa: S608
+        [room_id],
+        then=tuple(Statement(rename, [name, room_id], returns_rows=False) for name in names),
+        last=True,
+    )
+    return rows[0][0] if rows else None
+
+
+def test_the_last_statement_goes_with_its_writes_and_the_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    room = lobby()
+    before = room.name
+    connections = loop_db.LoopConnections()
+    queries = counting_queries(monkeypatch)
+
+    async def scenario() -> str:
+        try:
+            return str(
+                await connections.run_steps(lambda: read_then_rename_last(room.pk, ["a", "b"]))
+            )
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == before
+    assert len(queries) == 1
+    assert queries[0].startswith("BEGIN; SELECT name") and queries[0].endswith("; COMMIT")
+    room.refresh_from_db()
+    assert room.name == "b"
+
+
+def test_a_failing_write_after_the_last_statement_rolls_everything_back() -> None:
+    room = lobby()
+    before = room.name
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> str:
+        try:
+            with pytest.raises(IntegrityError):  # NOT NULL: the COMMIT after it never runs
+                await connections.run_steps(lambda: read_then_rename_last(room.pk, ["a", None]))
+            return str(await connections.run_steps(lambda: read_then_rename_last(room.pk, [])))
+        finally:
+            await connections.close_idle()
+
+    assert async_to_sync(scenario)() == before
+    room.refresh_from_db()
+    assert room.name == before
+
+
+def going_on_after_the_last(room_id: int) -> Generator[Statement, Rows, Any]:
+    yield Statement("SELECT 1", [], last=True)
+    yield Statement("SELECT 2", [])
+
+
+def test_steps_that_go_on_after_their_last_statement_are_refused() -> None:
+    """On the loop (committed already: the bug is told, not hidden) and on Django's
+    connection alike."""
+    room = lobby()
+    connections = loop_db.LoopConnections()
+
+    async def scenario() -> None:
+        try:
+            await connections.run_steps(lambda: going_on_after_the_last(room.pk))
+        finally:
+            await connections.close_idle()
+
+    with pytest.raises(sql.StepsWentOn):
+        async_to_sync(scenario)()
+    with pytest.raises(sql.StepsWentOn):
+        sql.run_steps(going_on_after_the_last(room.pk))
+
+
+def test_writes_that_follow_a_statement_may_not_return_rows() -> None:
+    with pytest.raises(ValueError, match="not read"):
+        Statement("SELECT 1", [], then=(Statement("SELECT 2", []),))
+
+
+def test_django_connection_runs_a_statements_writes_after_it() -> None:
+    room = lobby()
+    before = room.name
+
+    assert sql.run_steps(read_then_rename_last(room.pk, ["a", "b"])) == before
+    room.refresh_from_db()
+    assert room.name == "b"
 
 
 def length_of(text: str) -> Generator[Statement, Rows, Any]:

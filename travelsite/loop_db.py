@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg import generators
 from psycopg.adapt import PyFormat, Transformer
 
-from travelsite.sql import Rows, Statement
+from travelsite.sql import Rows, Statement, StepsWentOn
 
 Result = TypeVar("Result")
 
@@ -281,14 +281,15 @@ class _Wire:
             out.append(piece)
         return b"".join(out)
 
-    async def query(self, sql: bytes) -> Rows:
-        """Run `sql` (one statement or several); the last one's rows (None if it has none).
+    async def query(self, sql: bytes, *, rows_of: int = -1) -> Rows:
+        """Run `sql` (one statement or several); the rows of its statement at index `rows_of`
+        (the last by default; None if it has none).
 
         The first statement that fails raises its error, as psycopg's; those after it did not
         run.
         """
         self._pgconn.send_query(sql)
-        return self._rows(await self._wait(generators.execute(self._pgconn)))
+        return self._rows(await self._wait(generators.execute(self._pgconn)), rows_of)
 
     async def run_alone(self, statement: Statement) -> Rows:
         """Run one statement, bound by the server (prepared once run often enough); its rows."""
@@ -316,16 +317,17 @@ class _Wire:
         runs = self._runs[key] = self._runs.get(key, 0) + 1
         return runs >= self._prepare_after
 
-    def _rows(self, results: list[Any]) -> Rows:
-        """The last result's rows (None if it has none); the first error raised, as psycopg's."""
+    def _rows(self, results: list[Any], index: int = -1) -> Rows:
+        """The rows of the result at `index` (None if it has none); the first error raised, as
+        psycopg's."""
         for result in results:
             if result.status == _FATAL_ERROR:
                 raise psycopg.errors.error_from_result(result, encoding=self._pgconn._encoding)
-        last = results[-1]
-        if last.status != _TUPLES_OK:
+        chosen = results[index]
+        if chosen.status != _TUPLES_OK:
             return None
-        self._adapt.set_pgresult(last)
-        return self._adapt.load_rows(0, last.ntuples, tuple)
+        self._adapt.set_pgresult(chosen)
+        return self._adapt.load_rows(0, chosen.ntuples, tuple)
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
@@ -399,12 +401,14 @@ def _numbered(sql: str) -> bytes:
 class _Transaction:
     """One transaction of steps in as few round trips as the steps allow.
 
-    `BEGIN` goes with the first statement, and `COMMIT` with the last ones that return nothing
-    (`Statement.returns_rows`): a store of messages (lock, insert, room update) is three round
+    `BEGIN` goes with the first statement; statements that return nothing
+    (`Statement.returns_rows`) go with the next one; a statement's `then` writes go with it;
+    `COMMIT` goes with the `last` statement, or with the writes that end the steps. A store of
+    messages (`BEGIN` and the room lock; the insert, the room update and `COMMIT`) is two round
     trips, not five. Statements that travel together go as one simple-protocol query; a
-    statement that returns rows and goes alone (the insert) is bound by the server and
-    prepared as configured (`_Wire`). A statement that returns nothing fails at the latest
-    with the COMMIT, which then does not run, so the transaction still commits all or nothing.
+    statement that returns rows and goes alone is bound by the server and prepared as
+    configured (`_Wire`). A statement that fails stops the rest of its query, the `COMMIT`
+    included, so the transaction still commits all or nothing.
     """
 
     def __init__(self, wire: _Wire) -> None:
@@ -414,22 +418,30 @@ class _Transaction:
         self.committing = False
 
     async def run(self, steps: Generator[Statement, Rows, Result]) -> Result:
-        with self.wire.watching():
+        wire = self.wire
+        with wire.watching():
             together: list[bytes] = [b"BEGIN"]
             try:
                 statement = next(steps)
                 while True:
                     if not statement.returns_rows:
-                        together.append(self.wire.bound(statement))
+                        together.append(wire.bound(statement))
                         statement = steps.send(None)
                         continue
                     self.round_trips += 1
-                    if together:
-                        together.append(self.wire.bound(statement))
-                        rows = await self.wire.query(b"; ".join(together))
-                        together = []
+                    if not together and not statement.then and not statement.last:
+                        rows = await wire.run_alone(statement)
                     else:
-                        rows = await self.wire.run_alone(statement)
+                        rows_of = len(together)
+                        together.append(wire.bound(statement))
+                        together.extend(wire.bound(write) for write in statement.then)
+                        if statement.last:
+                            self.committing = True
+                            together.append(b"COMMIT")
+                        rows = await wire.query(b"; ".join(together), rows_of=rows_of)
+                        together = []
+                    if statement.last:
+                        return self._ended(steps, rows)
                     statement = steps.send(rows)
             except StopIteration as done:
                 self.committing = True
@@ -437,6 +449,15 @@ class _Transaction:
                 together.append(b"COMMIT")
                 await self.wire.query(b"; ".join(together))
                 return done.value
+
+    @staticmethod
+    def _ended(steps: Generator[Statement, Rows, Result], rows: Rows) -> Result:
+        """What the steps return, given their last statement's rows (already committed)."""
+        try:
+            statement = steps.send(rows)
+        except StopIteration as done:
+            return done.value
+        raise StepsWentOn(statement)
 
     async def roll_back(self) -> None:
         """End a transaction a step failed in (a connection that cannot is closed later)."""

@@ -72,10 +72,28 @@ class Statement:
     #: False for a write whose outcome the steps do not read (they get None back at once): the
     #: loop's runner sends such statements with the next one, or with the COMMIT (chat.store).
     returns_rows: bool = True
+    #: Writes run right after this statement, whose outcome the steps do not read (each with
+    #: `returns_rows=False`): they may depend on what this one wrote, not on its rows. The rows
+    #: sent back are this statement's.
+    then: tuple["Statement", ...] = ()
+    #: No statement follows: the steps end once they have this one's rows. The loop's runner
+    #: then sends the COMMIT in the same round trip.
+    last: bool = False
+
+    def __post_init__(self) -> None:
+        if any(write.returns_rows or write.then for write in self.then):
+            raise ValueError("`then` takes writes whose outcome is not read")
 
 
 #: The rows a statement returned (None for one that returns none).
 Rows = list[tuple[Any, ...]] | None
+
+
+class StepsWentOn(RuntimeError):
+    """The steps yielded a statement after one marked `last` (a bug in the steps)."""
+
+    def __init__(self, statement: Statement) -> None:
+        super().__init__(f"a statement after the last one: {statement.sql[:80]}")
 
 
 def run_steps(steps: Generator[Statement, Rows, Result]) -> Result:
@@ -87,6 +105,11 @@ def run_steps(steps: Generator[Statement, Rows, Result]) -> Result:
             while True:
                 cursor.execute(statement.sql, statement.params)
                 rows = cursor.fetchall() if cursor.description is not None else None
+                for write in statement.then:
+                    cursor.execute(write.sql, write.params)
+                last = statement.last
                 statement = steps.send(rows)
+                if last:
+                    raise StepsWentOn(statement)
         except StopIteration as done:
             return done.value
