@@ -84,6 +84,28 @@ def _async_orm_connections_closed() -> Iterator[None]:
 
 
 @pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of each round trip the event loop's connections make from now on
+    (travelsite.loop_db: a query of one or several statements, or one statement alone)."""
+    from travelsite import loop_db
+
+    trips: list[str] = []
+    query, run_alone = loop_db._Wire.query, loop_db._Wire.run_alone
+
+    async def counted_query(wire: Any, sql: bytes, **options: Any) -> Any:
+        trips.append(sql.decode())
+        return await query(wire, sql, **options)
+
+    async def counted_alone(wire: Any, statement: Any) -> Any:
+        trips.append(statement.sql)
+        return await run_alone(wire, statement)
+
+    monkeypatch.setattr(loop_db._Wire, "query", counted_query)
+    monkeypatch.setattr(loop_db._Wire, "run_alone", counted_alone)
+    return trips
+
+
+@pytest.fixture
 def redis_url() -> str:
     """The Redis of the tests that talk to one (REDIS_URL), or skip."""
     url = os.environ.get("REDIS_URL")

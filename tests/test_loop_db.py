@@ -145,29 +145,15 @@ def rename_then_read(room_id: int, names: list[str]) -> Generator[Statement, Row
     return rows[0][0] if rows else None
 
 
-def counting_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of each `_Wire.query` from now on (each one round trip)."""
-    queries: list[str] = []
-    query = loop_db._Wire.query
-
-    async def counted(wire: Any, sql: bytes, **options: Any) -> Any:
-        queries.append(sql.decode())
-        return await query(wire, sql, **options)
-
-    monkeypatch.setattr(loop_db._Wire, "query", counted)
-    return queries
-
-
-def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_begin_and_commit_travel_with_the_statements(round_trips: list[str]) -> None:
     """Two round trips for write, read, write: BEGIN with the first, COMMIT with the last."""
     room = lobby()
     connections = loop_db.LoopConnections()
-    queries = counting_queries(monkeypatch)
 
     async def scenario() -> str:
         try:
             await connections.run_steps(lambda: touch_room(room.pk))  # a connection made
-            queries.clear()
+            round_trips.clear()
             return str(await connections.run_steps(lambda: rename_then_read(room.pk, ["a", "b"])))
         finally:
             await connections.close_idle()
@@ -175,8 +161,8 @@ def test_begin_and_commit_travel_with_the_statements(monkeypatch: pytest.MonkeyP
     read = async_to_sync(scenario)()
 
     assert read == "a"
-    assert len(queries) == 2
-    assert queries[0].startswith("BEGIN; UPDATE") and queries[1].endswith("; COMMIT")
+    assert len(round_trips) == 2
+    assert round_trips[0].startswith("BEGIN; UPDATE") and round_trips[1].endswith("; COMMIT")
     room.refresh_from_db()
     assert room.name == "b"
 
@@ -222,13 +208,10 @@ def read_then_rename_last(room_id: int, names: list[str | None]) -> Generator[St
     return rows[0][0] if rows else None
 
 
-def test_the_last_statement_goes_with_its_writes_and_the_commit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_last_statement_goes_with_its_writes_and_the_commit(round_trips: list[str]) -> None:
     room = lobby()
     before = room.name
     connections = loop_db.LoopConnections()
-    queries = counting_queries(monkeypatch)
 
     async def scenario() -> str:
         try:
@@ -239,8 +222,8 @@ def test_the_last_statement_goes_with_its_writes_and_the_commit(
             await connections.close_idle()
 
     assert async_to_sync(scenario)() == before
-    assert len(queries) == 1
-    assert queries[0].startswith("BEGIN; SELECT name") and queries[0].endswith("; COMMIT")
+    assert len(round_trips) == 1
+    assert round_trips[0].startswith("BEGIN; SELECT name") and round_trips[0].endswith("; COMMIT")
     room.refresh_from_db()
     assert room.name == "b"
 
@@ -263,7 +246,7 @@ def test_a_failing_write_after_the_last_statement_rolls_everything_back() -> Non
     assert room.name == before
 
 
-def going_on_after_the_last(room_id: int) -> Generator[Statement, Rows, Any]:
+def going_on_after_the_last() -> Generator[Statement, Rows, Any]:
     yield Statement("SELECT 1", [], last=True)
     yield Statement("SELECT 2", [])
 
@@ -271,19 +254,18 @@ def going_on_after_the_last(room_id: int) -> Generator[Statement, Rows, Any]:
 def test_steps_that_go_on_after_their_last_statement_are_refused() -> None:
     """On the loop (committed already: the bug is told, not hidden) and on Django's
     connection alike."""
-    room = lobby()
     connections = loop_db.LoopConnections()
 
     async def scenario() -> None:
         try:
-            await connections.run_steps(lambda: going_on_after_the_last(room.pk))
+            await connections.run_steps(going_on_after_the_last)
         finally:
             await connections.close_idle()
 
     with pytest.raises(sql.StepsWentOn):
         async_to_sync(scenario)()
     with pytest.raises(sql.StepsWentOn):
-        sql.run_steps(going_on_after_the_last(room.pk))
+        sql.run_steps(going_on_after_the_last())
 
 
 def test_writes_that_follow_a_statement_may_not_return_rows() -> None:

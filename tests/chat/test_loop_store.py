@@ -237,29 +237,17 @@ def test_a_stored_message_is_answered_even_if_announcing_it_fails(
 
 
 @pytest.mark.services
-def test_a_batch_is_stored_in_two_round_trips(monkeypatch: pytest.MonkeyPatch, user: User) -> None:
+def test_a_batch_is_stored_in_two_round_trips(round_trips: list[str], user: User) -> None:
     """`BEGIN` with the room lock; the insert, the rooms' update, the new participants and
     `COMMIT` together."""
     room, other_room = lobby(), lobby("Other")
-    trips: list[str] = []
-    query, run_alone = loop_db._Wire.query, loop_db._Wire.run_alone
 
-    async def counted(wire: Any, sql: bytes, **options: Any) -> Any:
-        trips.append(sql.decode())
-        return await query(wire, sql, **options)
-
-    async def counted_alone(wire: Any, statement: Any) -> Any:
-        trips.append(statement.sql)
-        return await run_alone(wire, statement)
-
-    monkeypatch.setattr(loop_db._Wire, "query", counted)
-    monkeypatch.setattr(loop_db._Wire, "run_alone", counted_alone)
     results = async_to_sync(_on_the_loop)(
         [Send(user, room.pk, "one", "c1"), Send(user, other_room.pk, "two", "c2")]
     )
 
     assert all(created for _, created in results)  # type: ignore[misc]
-    assert len(trips) == 2
-    assert trips[0].startswith("BEGIN; SELECT")
-    statements = [part.split(" ")[0] for part in trips[1].split("; ")]
+    assert len(round_trips) == 2
+    assert round_trips[0].startswith("BEGIN; SELECT")
+    statements = [part.split(" ")[0] for part in round_trips[1].split("; ")]
     assert statements == ["INSERT", "UPDATE", "INSERT", "COMMIT"]

@@ -21,7 +21,7 @@ from twisted.internet import reactor
 from websockets.sync.client import connect
 from travelsite.connection_cycles import install_cycle_breakers
 
-if sys.argv[1] == "broken":
+if sys.argv[1] == "with-breakers":
     install_cycle_breakers()
 
 async def app(scope, receive, send):
@@ -78,10 +78,10 @@ def garbage_left(mode: str) -> dict[str, int]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["broken", "as-shipped"])
+@pytest.mark.parametrize("mode", ["with-breakers", "as-daphne-ships"])
 def test_closed_connections_leave_no_cycles(mode: str) -> None:
     found = garbage_left(mode)
-    if mode == "broken":
+    if mode == "with-breakers":
         assert found == {"WebSocketProtocol": 0, "WebRequest": 0, "HTTPChannel": 0}
     else:
         # The probe sees what daphne leaves without the breakers: one of each per connection.
