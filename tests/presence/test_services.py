@@ -50,6 +50,40 @@ def test_going_online_then_offline_is_stored_with_last_seen() -> None:
 
 
 @pytest.mark.django_db
+def test_a_transition_is_stored_in_one_statement(django_assert_num_queries: Any) -> None:
+    user = UserFactory.create()
+
+    with django_assert_num_queries(1):
+        online = services.presence_transition_persist(
+            transition=transition(user, is_online=True, version=1)
+        )
+    with django_assert_num_queries(1):
+        offline = services.presence_transition_persist(
+            transition=transition(user, is_online=False, version=2)
+        )
+
+    assert online is not None and offline is not None and offline.version == 2
+
+
+@pytest.mark.django_db
+def test_coming_back_online_keeps_when_the_user_was_last_seen() -> None:
+    user = UserFactory.create()
+    went_offline_at = time.time() - 60
+    services.presence_transition_persist(
+        transition=transition(user, is_online=False, version=1, at=went_offline_at)
+    )
+
+    online = services.presence_transition_persist(
+        transition=transition(user, is_online=True, version=2)
+    )
+
+    last_seen = datetime.datetime.fromtimestamp(went_offline_at, tz=datetime.UTC)
+    assert online is not None and online.is_online and online.last_seen_at == last_seen
+    row = UserPresence.objects.get(user=user)
+    assert row.is_online and row.version == 2 and row.last_seen_at == last_seen
+
+
+@pytest.mark.django_db
 def test_an_older_transition_arriving_late_changes_nothing() -> None:
     user = UserFactory.create()
     services.presence_transition_persist(transition=transition(user, is_online=False, version=5))
