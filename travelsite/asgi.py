@@ -15,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from travelsite import drivers  # noqa: E402
+from travelsite.autobahn_logging import install_lazy_debug_args  # noqa: E402
 from travelsite.connection_cycles import install_cycle_breakers  # noqa: E402
 from travelsite.gc_tuning import freeze_startup_objects  # noqa: E402
 from travelsite.transport import install_frame_writers, install_slow_consumer_guard  # noqa: E402
@@ -25,6 +26,7 @@ drivers.cache_batch_statements()
 drivers.load_timestamps_in_c()
 install_frame_writers()
 install_cycle_breakers()
+install_lazy_debug_args()
 
 application = ProtocolTypeRouter(
     {
