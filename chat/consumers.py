@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -29,7 +28,7 @@ from travelsite import gc_tuning, metrics, realtime
 from travelsite.frames import FrameError, frame_ref, parse_frame, require_str
 from travelsite.ratelimit import LocalBucket, RateLimited
 from travelsite.sockets import FrameHandler, LifecycleHook, Socket
-from travelsite.token_auth import user_for_token
+from travelsite.token_auth import auser_for_token
 from travelsite.transport import FRAME_WRITER_SCOPE_KEY, FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)
@@ -256,7 +255,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         user = None
         if isinstance(token, str) and token:
             try:
-                user = await database_sync_to_async(user_for_token)(token)
+                user = await auser_for_token(token)
             except DatabaseError:
                 await self.send_event(FrameError("unavailable", "Try again shortly.").as_event())
                 return
@@ -349,7 +348,7 @@ _FRAMES_KEY = "_frames"
 async def handle_authenticate(socket: Socket, frame: dict[str, Any]) -> None:
     """Already signed in (by cookie or header): a token of the same user just confirms it."""
     token = require_str(frame, "token")
-    user = await database_sync_to_async(user_for_token)(token or "")
+    user = await auser_for_token(token or "")
     if user is None or user.pk != socket.user.pk:
         raise FrameError("invalid", "This socket is signed in as another user.", ref="authenticate")
     await socket.send_event({"type": "authenticated", "user": user_summary(socket.user)})

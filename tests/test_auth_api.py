@@ -1,9 +1,17 @@
+import asyncio
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from travelsite.token_auth import owner_of_token, user_for_token
+from travelsite.token_auth import (
+    auser_for_token,
+    owner_of_token,
+    user_for_token,
+    users_for_tokens,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +147,30 @@ def test_deeply_nested_json_is_400_not_500(api: APIClient, user: User) -> None:
     body = "[" * 50_000 + "]" * 50_000
     response = api.post("/api/bookings", body, content_type="application/json")
     assert response.status_code == 400
+
+
+def test_sign_ins_together_are_one_query_each_answered_in_order(
+    user: User, django_assert_num_queries: Any
+) -> None:
+    token = Token.objects.create(user=user)
+    inactive = User.objects.create_user("inactive-owner", is_active=False)
+    inactive_token = Token.objects.create(user=inactive)
+
+    with django_assert_num_queries(1):
+        users = users_for_tokens([token.key, "no-such-key", inactive_token.key, token.key])
+
+    first, unknown, refused, again = users
+    assert first is not None and again is not None and first.pk == again.pk == user.pk
+    assert first is not again  # each socket gets its own User
+    assert unknown is None and refused is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_sockets_signing_in_at_once_each_get_their_own_user() -> None:
+    owners = [await User.objects.acreate(username=f"storm-{n}") for n in range(5)]
+    keys = [(await Token.objects.acreate(user=owner)).key for owner in owners]
+
+    signed_in = await asyncio.gather(*(auser_for_token(key) for key in [*keys, "nope"]))
+
+    assert [user.pk if user else None for user in signed_in] == [o.pk for o in owners] + [None]

@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from travelsite.token_auth import user_for_token
+from travelsite.token_auth import auser_for_token
 
 
 def token_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -29,7 +28,7 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         key = token_from_headers(scope.get("headers", []))
         if key is not None:
-            user = await database_sync_to_async(user_for_token)(key) if key else None
+            user = await auser_for_token(key) if key else None
             scope = dict(
                 scope, user=user or AnonymousUser(), token_rejected=user is None, auth_token=key
             )
