@@ -10,7 +10,9 @@ Typing: Redis only (presence.typing); nothing is written to the database.
 
 import datetime
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
@@ -24,6 +26,7 @@ from presence.selectors import typist_summaries
 from presence.state import Transition, presence_state
 from presence.typing import TypingChange, typing_state
 from travelsite import metrics, realtime, sql
+from travelsite.batching import Coalescer
 
 logger = logging.getLogger(__name__)
 
@@ -43,46 +46,65 @@ class PresenceChange:
 
 def presence_transition_persist(*, transition: Transition) -> PresenceChange | None:
     """Store a transition; None when a newer one is already stored (this one lost a race) or
-    the user is gone.
+    the user is gone."""
+    return presence_transitions_persist(transitions=[transition])[0]
 
-    One statement, committed on its own: the row is inserted, or updated only when its version
-    is older (the insert's conflict is the row lock that orders racing writers). Every socket
-    that opens or closes a user's first or last tab comes here, so a reconnect storm after a
-    deploy is thousands of these: the ORM's exists, get_or_create and save in a transaction
-    cost five round trips and 1.3-1.5 ms of CPU each (docs/performance.md).
+
+def presence_transitions_persist(
+    *, transitions: Sequence[Transition]
+) -> list[PresenceChange | None]:
+    """`presence_transition_persist` of each, in order, in one statement committed on its own.
+
+    Each row is inserted, or updated only when its version is older (the insert's conflict is
+    the row lock that orders racing writers). Every user's first socket and last close come
+    here, so a reconnect storm after a deploy is thousands of these: the ORM's exists,
+    get_or_create and save in a transaction cost five round trips and 1.3-1.5 ms of CPU each
+    (docs/performance.md, eighteenth session). Of several transitions of one user only the
+    newest is written (a statement updates a row once); the others answer None, as if they
+    had lost the race to it.
     """
-    at = datetime.datetime.fromtimestamp(transition.at, tz=datetime.UTC)
+    newest: dict[int, Transition] = {}
+    for transition in transitions:
+        kept = newest.get(transition.user_id)
+        if kept is None or transition.version > kept.version:
+            newest[transition.user_id] = transition
+    if not newest:
+        return []
     ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = []
+    for transition in newest.values():
+        at = datetime.datetime.fromtimestamp(transition.at, tz=datetime.UTC)
+        seen = None if transition.is_online else ops.adapt_datetimefield_value(at)
+        params += [transition.user_id, transition.is_online, seen, transition.version, now]
+    rows_sql = ", ".join(["(%s, %s, %s, %s, %s)"] * len(newest))
+    timestamp = _TIMESTAMP_CAST.get(connection.vendor, "{}")
+    statement = _PERSIST_TRANSITIONS.format(
+        rows=rows_sql, seen=timestamp.format("v.column3"), now=timestamp.format("v.column5")
+    )
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                _PERSIST_TRANSITION,
-                [
-                    transition.user_id,
-                    transition.is_online,
-                    None if transition.is_online else ops.adapt_datetimefield_value(at),
-                    transition.version,
-                    ops.adapt_datetimefield_value(timezone.now()),
-                    transition.user_id,
-                ],
-            )
-            row = cursor.fetchone()
-    except IntegrityError:  # the user was deleted between the check and the insert
-        row = None
-    if row is None:
-        return None
-    user_id, is_online, last_seen_at, version = _load_presence_row(row)
-    metrics.PRESENCE_CHANGES.inc()
-    logger.info(
-        "presence changed", extra={"event": "presence", "user_id": user_id, "online": is_online}
-    )
-    return PresenceChange(
-        user_id=user_id, is_online=is_online, last_seen_at=last_seen_at, version=version
-    )
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+    except IntegrityError:  # a user deleted between the check and the insert: one at a time
+        if len(newest) == 1:
+            return [None] * len(transitions)
+        return [presence_transition_persist(transition=t) for t in transitions]
+    stored = {
+        change.user_id: change
+        for change in (PresenceChange(*_load_presence_row(row)) for row in rows)
+    }
+    for change in stored.values():
+        metrics.PRESENCE_CHANGES.inc()
+        logger.info(
+            "presence changed",
+            extra={"event": "presence", "user_id": change.user_id, "online": change.is_online},
+        )
+    return [stored.get(t.user_id) if newest[t.user_id] is t else None for t in transitions]
 
 
 _PRESENCE = UserPresence._meta
-#: What the statement returns, in this order (the model's).
+#: What the statement returns, in this order (the model's, and PresenceChange's).
 _RETURNED = [
     field
     for field in _PRESENCE.concrete_fields
@@ -91,10 +113,13 @@ _RETURNED = [
 _load_presence_row = sql.RowLoader(_RETURNED)
 _USER, _ONLINE, _SEEN, _VERSION = (field.column for field in _RETURNED)
 _UPDATED = next(field.column for field in _PRESENCE.concrete_fields if field.name == "updated_at")
-_PERSIST_TRANSITION = (
+#: PostgreSQL types a VALUES column of parameters from its values; one of NULLs only is text.
+_TIMESTAMP_CAST = {"postgresql": "CAST({} AS timestamp with time zone)"}
+_PERSIST_TRANSITIONS = (
     f"INSERT INTO {_PRESENCE.db_table} AS p ({_USER}, {_ONLINE}, {_SEEN}, {_VERSION}, {_UPDATED})"  # noqa: S608
-    " SELECT %s, %s, %s, %s, %s WHERE EXISTS"
-    f" (SELECT 1 FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s)"
+    " SELECT v.column1, v.column2, {seen}, v.column4, {now} FROM (VALUES {rows}) AS v"
+    f" WHERE EXISTS (SELECT 1 FROM {User._meta.db_table} u"
+    f" WHERE u.{User._meta.pk.column} = v.column1)"
     f" ON CONFLICT ({_USER}) DO UPDATE SET {_ONLINE} = excluded.{_ONLINE},"
     f" {_VERSION} = excluded.{_VERSION}, {_UPDATED} = excluded.{_UPDATED},"
     f" {_SEEN} = CASE WHEN excluded.{_ONLINE} THEN p.{_SEEN} ELSE excluded.{_SEEN} END"
@@ -103,9 +128,21 @@ _PERSIST_TRANSITION = (
 )
 
 
+async def _persist_many(transitions: Sequence[Transition]) -> list[PresenceChange | None]:
+    return await _persist_on_pool_thread(transitions=transitions)
+
+
 #: Off Channels' one database thread (a pool thread with its own connection): a burst of
 #: sockets connecting must not queue in front of every socket's sends. Versions order the rows.
-_persist = database_sync_to_async(presence_transition_persist, thread_sensitive=False)
+#: Transitions that arrive together (a reconnect storm) are stored together.
+_persist_on_pool_thread = database_sync_to_async(
+    presence_transitions_persist, thread_sensitive=False
+)
+_persists: Coalescer[Transition, PresenceChange | None] = Coalescer(_persist_many)
+
+
+async def _persist(*, transition: Transition) -> PresenceChange | None:
+    return await _persists.submit(transition)
 
 
 async def presence_socket_opened(*, user_id: int, socket_id: str) -> PresenceChange | None:
@@ -135,12 +172,11 @@ async def presence_sweep() -> list[PresenceChange]:
     state = presence_state()
     if not await state.try_lock(name="sweep", seconds=max(conf.sweep_interval() * 0.8, 0.1)):
         return []
-    changes = []
-    for transition in await state.sweep():
-        change = await _persist(transition=transition)
-        if change is not None:
-            changes.append(change)
-    return changes
+    transitions = await state.sweep()
+    if not transitions:
+        return []
+    stored = await _persist_on_pool_thread(transitions=transitions)
+    return [change for change in stored if change is not None]
 
 
 # --- Typing -----------------------------------------------------------------------------------

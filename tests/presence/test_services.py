@@ -106,6 +106,62 @@ def test_a_deleted_users_transition_is_dropped() -> None:
     )
 
 
+@pytest.mark.django_db
+def test_transitions_arriving_together_are_stored_in_one_statement(
+    django_assert_num_queries: Any,
+) -> None:
+    first, second = UserFactory.create(), UserFactory.create()
+
+    with django_assert_num_queries(1):
+        changes = services.presence_transitions_persist(
+            transitions=[
+                transition(first, is_online=True, version=1),
+                transition(second, is_online=False, version=1),
+                Transition(user_id=987654, is_online=True, version=1, at=time.time()),
+            ]
+        )
+
+    online, offline, deleted = changes
+    assert online is not None and online.user_id == first.pk and online.is_online
+    assert offline is not None and offline.user_id == second.pk and not offline.is_online
+    assert deleted is None
+    assert UserPresence.objects.get(user=first).is_online
+    assert not UserPresence.objects.get(user=second).is_online
+
+
+@pytest.mark.django_db
+def test_of_one_users_transitions_stored_together_the_newest_wins() -> None:
+    user = UserFactory.create()
+
+    older, newer = services.presence_transitions_persist(
+        transitions=[
+            transition(user, is_online=False, version=3),
+            transition(user, is_online=True, version=2),
+        ]
+    )
+
+    assert newer is None  # as if it had lost the race to version 3
+    assert older is not None and not older.is_online and older.version == 3
+    row = UserPresence.objects.get(user=user)
+    assert not row.is_online and row.version == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("isolated_presence")
+@pytest.mark.asyncio
+async def test_users_coming_online_at_once_each_hear_their_own_change() -> None:
+    users = [await User.objects.acreate(username=f"storm-{n}") for n in range(6)]
+
+    changes = await asyncio.gather(
+        *(services.presence_socket_opened(user_id=u.pk, socket_id=f"s-{u.pk}") for u in users)
+    )
+
+    assert [(c.user_id, c.is_online) if c else None for c in changes] == [
+        (u.pk, True) for u in users
+    ]
+    assert await UserPresence.objects.filter(is_online=True).acount() == len(users)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("isolated_presence")
 @pytest.mark.asyncio
