@@ -8,6 +8,7 @@ decided by the caller (chat/presence_ws.py knows who shares a room; presence doe
 Typing: Redis only (presence.typing); nothing is written to the database.
 """
 
+import contextlib
 import datetime
 import logging
 from collections.abc import Sequence
@@ -68,32 +69,16 @@ def presence_transitions_persist(
         kept = newest.get(transition.user_id)
         if kept is None or transition.version > kept.version:
             newest[transition.user_id] = transition
-    if not newest:
-        return []
-    ops = connection.ops
-    now = ops.adapt_datetimefield_value(timezone.now())
-    params: list[Any] = []
-    for transition in newest.values():
-        at = datetime.datetime.fromtimestamp(transition.at, tz=datetime.UTC)
-        seen = None if transition.is_online else ops.adapt_datetimefield_value(at)
-        params += [transition.user_id, transition.is_online, seen, transition.version, now]
-    rows_sql = ", ".join(["(%s, %s, %s, %s, %s)"] * len(newest))
-    timestamp = _TIMESTAMP_CAST.get(connection.vendor, "{}")
-    statement = _PERSIST_TRANSITIONS.format(
-        rows=rows_sql, seen=timestamp.format("v.column3"), now=timestamp.format("v.column5")
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            rows = cursor.fetchall()
-    except IntegrityError:  # a user deleted between the check and the insert: one at a time
-        if len(newest) == 1:
-            return [None] * len(transitions)
-        return [presence_transition_persist(transition=t) for t in transitions]
-    stored = {
-        change.user_id: change
-        for change in (PresenceChange(*_load_presence_row(row)) for row in rows)
-    }
+    kept_ones = list(newest.values())
+    stored: dict[int, PresenceChange] = {}
+    for start in range(0, len(kept_ones), PERSIST_CHUNK):
+        chunk = kept_ones[start : start + PERSIST_CHUNK]
+        try:
+            stored.update((change.user_id, change) for change in _upsert(chunk))
+        except IntegrityError:  # a user deleted between the check and the insert
+            for transition in chunk:
+                with contextlib.suppress(IntegrityError):
+                    stored.update((change.user_id, change) for change in _upsert([transition]))
     for change in stored.values():
         metrics.PRESENCE_CHANGES.inc()
         logger.info(
@@ -101,6 +86,32 @@ def presence_transitions_persist(
             extra={"event": "presence", "user_id": change.user_id, "online": change.is_online},
         )
     return [stored.get(t.user_id) if newest[t.user_id] is t else None for t in transitions]
+
+
+#: Users per statement (five parameters each; PostgreSQL takes at most 65,535).
+PERSIST_CHUNK = 1000
+
+
+def _upsert(transitions: Sequence[Transition]) -> list[PresenceChange]:
+    """Write transitions of distinct users; the changes stored (the others lost a race or
+    their user is gone)."""
+    ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = []
+    for transition in transitions:
+        at = datetime.datetime.fromtimestamp(transition.at, tz=datetime.UTC)
+        seen = None if transition.is_online else ops.adapt_datetimefield_value(at)
+        params += [transition.user_id, transition.is_online, seen, transition.version, now]
+    timestamp = _TIMESTAMP_CAST.get(connection.vendor, "{}")
+    statement = _PERSIST_TRANSITIONS.format(
+        rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(transitions)),
+        seen=timestamp.format("v.column3"),
+        now=timestamp.format("v.column5"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    return [PresenceChange(*_load_presence_row(row)) for row in rows]
 
 
 _PRESENCE = UserPresence._meta

@@ -130,6 +130,22 @@ def test_transitions_arriving_together_are_stored_in_one_statement(
 
 
 @pytest.mark.django_db
+def test_many_transitions_are_stored_in_chunks(
+    monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    monkeypatch.setattr(services, "PERSIST_CHUNK", 2)
+    users = UserFactory.create_batch(5)
+
+    with django_assert_num_queries(3):
+        changes = services.presence_transitions_persist(
+            transitions=[transition(user, is_online=True, version=1) for user in users]
+        )
+
+    assert [change.user_id if change else None for change in changes] == [u.pk for u in users]
+    assert UserPresence.objects.filter(is_online=True, user__in=users).count() == 5
+
+
+@pytest.mark.django_db
 def test_of_one_users_transitions_stored_together_the_newest_wins() -> None:
     user = UserFactory.create()
 
