@@ -2,11 +2,13 @@
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from presence.models import UserPresence
 from tests.conftest import DaphneServer, session_cookie_for, token_for
 from tests.e2e.wsclient import open_socket, ping, receive, receive_type, send
 from tests.factories import UserFactory
@@ -36,6 +38,34 @@ def test_authenticate_frame_signs_the_socket_in(daphne_server: DaphneServer) -> 
             "user": {"id": user.pk, "firstName": "Ada", "lastName": "Lovelace"},
         }
         ping(ws)
+
+
+def test_sockets_signing_in_at_once_are_each_their_own_user_and_online(
+    daphne_server: DaphneServer,
+) -> None:
+    """Sign-ins and presence writes that arrive together are batched by the server: a storm
+    of handshakes (header tokens) and `authenticate` frames must not mix their users up."""
+    users = UserFactory.create_batch(24)
+    tokens = [token_for(user) for user in users]
+
+    def sign_in(index: int) -> tuple[int, int]:
+        by_header = index % 2 == 0
+        ws = open_socket(daphne_server.ws_url, token=tokens[index] if by_header else None)
+        with ws:
+            # A header-signed socket confirms its user with the same token; the others sign in.
+            send(ws, {"type": "authenticate", "token": tokens[index]})
+            answer = receive_type(ws, "authenticated", timeout=10)
+            ping(ws)
+            return users[index].pk, answer["user"]["id"]
+
+    with ThreadPoolExecutor(max_workers=len(users)) as pool:
+        signed_in = list(pool.map(sign_in, range(len(users))))
+
+    assert all(expected == got for expected, got in signed_in), signed_in
+    stored = set(
+        UserPresence.objects.filter(user__in=users, version__gt=0).values_list("user", flat=True)
+    )
+    assert stored == {user.pk for user in users}  # each came online, and was written
 
 
 def test_bad_header_token_is_refused_at_the_handshake(daphne_server: DaphneServer) -> None:
