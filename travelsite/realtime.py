@@ -51,9 +51,10 @@ def layer_message(event: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return _carrying([encode(event)], meta)
 
 
-def layer_message_of_many(events: Sequence[dict[str, Any]], **meta: Any) -> dict[str, Any]:
-    """One channel-layer message carrying several events, each delivered as its own frame."""
-    return _carrying([encode(event) for event in events], meta)
+def layer_message_of_texts(texts: Sequence[str], **meta: Any) -> dict[str, Any]:
+    """One channel-layer message carrying events already encoded (`encode`), each delivered
+    as its own frame: an event that goes out in many different messages is encoded once."""
+    return _carrying(list(texts), meta)
 
 
 def _carrying(texts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
@@ -105,18 +106,6 @@ def _layer_messages(batch: Batch, meta: dict[str, Any]) -> list[tuple[str, dict[
         for group in dict.fromkeys(groups):
             by_group.setdefault(group, []).append(text)
     return [(group, _carrying(texts, meta)) for group, texts in by_group.items()]
-
-
-async def asend_bundles(bundles: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> None:
-    """Send each group its own list of events, as one channel-layer message per group.
-
-    For broadcasts where many events go to many groups (presence after a burst of sockets
-    connecting): one send per group instead of one per event and group; each event still
-    reaches the sockets as its own frame.
-    """
-    await asend_messages(
-        [(group, layer_message_of_many(events)) for group, events in bundles if events]
-    )
 
 
 #: Messages per pipelined round trip to Redis (pub/sub layer), or per concurrent chunk.

@@ -336,6 +336,14 @@ async def test_room_mates_coming_online_together_cost_one_send_per_recipient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sends = _recording_sends(monkeypatch)
+    encoded: list[dict[str, Any]] = []
+    encode = realtime.encode
+
+    def counting_encode(event: dict[str, Any]) -> str:
+        encoded.append(event)
+        return encode(event)
+
+    monkeypatch.setattr(realtime, "encode", counting_encode)
     user, *mates = await _users_in_many_rooms(rooms=2, mates=5, all_online=True)
     everyone = [user, *mates]
 
@@ -355,6 +363,8 @@ async def test_room_mates_coming_online_together_cost_one_send_per_recipient(
             for t in realtime.event_texts(user_sends[realtime.user_group(recipient)])
         ]
         assert sorted(heard) == sorted(set(everyone) - {recipient})
+    # Each change encoded once, though it goes to every room-mate and to staff (not N²).
+    assert sorted(e["userId"] for e in encoded) == sorted(everyone)
 
 
 async def _users_in_many_rooms(*, rooms: int, mates: int, all_online: bool = False) -> list[int]:
