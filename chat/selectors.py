@@ -1,6 +1,7 @@
 """Reads of chat: which rooms a user sees, history pages and unread counts."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -132,7 +133,7 @@ class RoomUnread:
 
 
 #: room id -> (the participants to count, what was counted before or None).
-UnreadWanted = dict[int, tuple[list[int], RoomUnread | None]]
+UnreadWanted = dict[int, tuple[Collection[int], RoomUnread | None]]
 
 
 _PARTICIPANTS = ChatRoomParticipant._meta.db_table
@@ -156,7 +157,9 @@ def unread_counts_advanced(wanted: UnreadWanted) -> dict[int, RoomUnread]:
     """
     if not wanted:
         return {}
-    user_ids = sorted({user_id for users, _known in wanted.values() for user_id in users})
+    asked = {room_id: _as_set(users) for room_id, (users, _known) in wanted.items()}
+    # Rooms often share one set (a process asks for all its users in each): each read once.
+    user_ids = sorted(set().union(*{id(users): users for users in asked.values()}.values()))
     markers: dict[int, dict[int, int]] = {room_id: {} for room_id in wanted}
     through = {room_id: known.through for room_id, (_u, known) in wanted.items() if known}
     new_by_sender: dict[int, dict[int, int]] = {room_id: {} for room_id in wanted}
@@ -170,7 +173,7 @@ def unread_counts_advanced(wanted: UnreadWanted) -> dict[int, RoomUnread]:
             [*wanted, *user_ids],
         )
         for room_id, user_id, marker in cursor.fetchall():
-            if user_id in wanted[room_id][0]:
+            if user_id in asked[room_id]:
                 markers[room_id][user_id] = marker
         if through:
             after = " OR ".join(["(room_id = %s AND id > %s)"] * len(through))
@@ -197,6 +200,10 @@ def unread_counts_advanced(wanted: UnreadWanted) -> dict[int, RoomUnread]:
         )
         for room_id, (_users, known) in wanted.items()
     }
+
+
+def _as_set(users: Collection[int]) -> AbstractSet[int]:
+    return users if isinstance(users, AbstractSet) else set(users)
 
 
 def _advanced(
