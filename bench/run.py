@@ -910,6 +910,28 @@ class Bench:
                 r2 is not None and r2 >= 0.8 and sat["lost"] == 0,
             )
         )
+        # The same comparison at the fixed 20 messages/s, where both sides do the same work:
+        # saturated, the single process' figure swings with how its batches form (74k-155k
+        # deliveries per CPU-s across runs of one code), and the ratio with it.
+        singles = [
+            raw["ours"]["deliveries_per_server_cpu_s"]
+            for key, raw in self.raw.items()
+            if key.split(" #")[0] == FANOUT_100
+            and raw["ours"]["deliveries_per_server_cpu_s"] is not None
+        ]
+        one_fixed = statistics.median(singles) if singles else None
+        two_fixed = fixed["deliveries_per_server_cpu_s"]
+        self.rows.append(
+            Row(
+                name,
+                "deliveries per server CPU-s @20/s vs 1 proc",
+                one_fixed,
+                two_fixed,
+                ratio(two_fixed, one_fixed),
+                "info",
+                None,
+            )
+        )
         self.rows.append(
             Row(
                 name,
