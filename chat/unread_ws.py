@@ -97,7 +97,7 @@ async def tell_local_sockets(room_ids: Sequence[Any], recount: Sequence[Any] = (
     rooms in `recount` in full).
 
     Work in proportion to the sockets and the counted participants, not to rooms x sockets: a
-    window of 50 rooms on a process of 2,000 sockets had cost 100 ms of the event loop.
+    window of 50 rooms on a process of 2,000 sockets had cost 161 ms of the event loop.
     """
     for room_id in recount:
         _known.pop(room_id, None)
