@@ -179,6 +179,31 @@ def test_presence_of_a_user_sharing_no_room_never_arrives_but_reaches_staff(
     assert response.status_code == 404
 
 
+def test_room_mates_coming_online_together_are_each_heard_once_by_mates_and_staff(
+    daphne_server: DaphneServer,
+) -> None:
+    """Several changes in one broadcast (each encoded once, chat/presence_ws.py): a room-mate
+    already online and a staff member hear each newcomer come online, once, in its own frame."""
+    watcher, *newcomers = UserFactory.create_batch(4)
+    shared_room(watcher, *newcomers)
+    staff = StaffFactory.create()
+    with connect(daphne_server, watcher) as watching, connect(daphne_server, staff) as staff_ws:
+        sockets = [open_socket(daphne_server.ws_url, token=token_for(u)) for u in newcomers]
+        try:
+            for ws in sockets:
+                ping(ws)
+            heard = frames_for(watching, 1.5)
+            staff_heard = frames_for(staff_ws, 1.5)
+        finally:
+            for ws in sockets:
+                ws.close()
+
+    for user in newcomers:
+        expected = [{"type": "presence", "userId": user.pk, "isOnline": True, "lastSeenAt": None}]
+        assert presences(heard, user) == expected
+        assert presences(staff_heard, user) == expected
+
+
 def test_joining_a_room_tells_its_members_presence(daphne_server: DaphneServer) -> None:
     viewer, here, away = UserFactory.create_batch(3)
     room = shared_room(viewer, here, away)
