@@ -243,15 +243,18 @@ def start_daphne(tmp_dir: Path, extra_env: dict[str, str], port: int | None = No
     raise RuntimeError(f"daphne did not become healthy:\n{server.log()}")
 
 
-def wait_for_other_connections_to_settle(timeout: float = 5.0) -> None:
-    """Wait until no other session is inside a transaction on the test database.
+def wait_for_other_connections_to_settle(timeout: float = 5.0, quiet_for: float = 0.3) -> None:
+    """Wait until no other session has been inside a transaction on the test database for
+    `quiet_for` seconds in a row.
 
     A live server finishes work after a test's last assertion (a socket's disconnect marks the
-    user offline, for instance); flushing tables under it would deadlock.
+    user offline, for instance); flushing tables under it would deadlock. One idle look was not
+    enough on a slow host: a disconnect's write could start just after it (seen once in CI).
     """
     from django.db import connection
 
     deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -259,7 +262,12 @@ def wait_for_other_connections_to_settle(timeout: float = 5.0) -> None:
                 " AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
             )
             (busy,) = cursor.fetchone()
-        if not busy:
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_for:
             return
         time.sleep(0.05)
 
